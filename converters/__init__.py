@@ -1,0 +1,1 @@
+"""Keras -> TFLite conversion (int8, float16) and conversion checks."""

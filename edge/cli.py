@@ -1,0 +1,83 @@
+"""The ``ferlite`` command: one entry point, a subcommand per step.
+
+Subcommand modules are imported when the parser is built, so they must import only the standard
+library at module level; numpy, OpenCV, pandas and TensorFlow are imported inside ``run``.
+Errors are raised as :class:`edge.errors.FerliteError` and turned into exit codes here only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from . import __version__
+from .errors import FerliteError
+
+#: name -> (module, one-line help). Each module has ``add_arguments(parser)`` and ``run(args) -> int``.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "import": ("trainer.importers", "import a data set (FER2013 csv, FER+ labels, class folders, labels csv)"),
+    "capture": ("trainer.capture", "guided capture of expression images from a camera or video file"),
+    "faces": ("trainer.faces", "detect, align and crop faces from a data set or folder of images"),
+    "train": ("trainer.train", "train (or fine-tune) the expression classifier"),
+}
+
+EPILOG = """\
+steps:
+  1. collect    ferlite import fer2013 fer2013.csv.gz --out data/fer2013
+                ferlite capture --source 0 --subject alice --out data/kiosk
+  2. faces      ferlite faces data/kiosk --out data/kiosk-faces
+
+Run `ferlite COMMAND --help` for the options of each command. Set DEBUG=1 for tracebacks.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ferlite",
+        description="Facial-expression recognition for small devices.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ferlite {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sp = sub.add_parser(
+            name,
+            help=help_text,
+            description=(module.__doc__ or help_text).strip(),
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+        module.add_arguments(sp)
+        sp.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args._module.run(args) or 0)
+    except FerliteError as exc:
+        if os.environ.get("DEBUG"):
+            raise
+        print(f"ferlite {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"ferlite {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""Import an existing expression data set into the ferlite format (images + manifest.csv).
+
+Formats (--format auto picks one from the path):
+  fer2013     the Kaggle csv `emotion,pixels,Usage` (plain or .gz); Usage is kept as the split.
+              With --ferplus fer2013new.csv the FER+ majority labels are used (8 classes; rows whose
+              top vote is unknown or not-a-face are dropped) and the raw votes are kept as votes_* columns.
+  folder      a folder per class, optionally under split folders: train/happy/*.jpg, test/sad/*.jpg.
+  labels-csv  a csv with `image,emotion` columns (an optional `subject` column), images beside it
+              or in --images.
+
+Exact duplicates (same sha256) are reported and dropped, except in FER2013 where the benchmark's rows
+are kept as published unless --duplicates drop is given. Sources with no split get train/val/test splits
+stratified by label, and grouped by subject when subjects are known.
+Importing into an existing data set adds to it (duplicates of images already there are dropped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import shutil
+from pathlib import Path
+
+from edge.errors import DatasetError, ImageReadError, UsageError, require
+from edge.labels import FER2013_LABELS, LABELS, normalize_label
+from edge.tables import crosstab, format_table
+
+from . import dataset
+
+log = logging.getLogger(__name__)
+
+#: FER+ vote columns in fer2013new.csv, and the ferlite label each one means.
+FERPLUS_COLUMNS = {"neutral": "neutral", "happiness": "happy", "surprise": "surprise", "sadness": "sad",
+                   "anger": "angry", "disgust": "disgust", "fear": "fear", "contempt": "contempt"}
+VOTE_COLUMNS = [f"votes_{label}" for label in LABELS] + ["votes_unknown", "votes_nf"]
+SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+               "test": "test", "testing": "test"}
+
+
+def ferplus_label(votes: dict[str, int], fer2013_label: str) -> str | None:
+    """Plurality label from FER+ votes; None when unknown or not-a-face is among the top votes.
+    Ties between emotions go to FER2013's own label when it is tied, else to the first in FER+ order."""
+    top = max(votes.values())
+    if top <= 0:
+        return None
+    tied = [k for k, v in votes.items() if v == top]
+    if "unknown" in tied or "NF" in tied:
+        return None
+    labels = [FERPLUS_COLUMNS[k] for k in tied]
+    return fer2013_label if fer2013_label in labels else labels[0]
+
+
+def import_fer2013(csv_path: Path, out: Path, ferplus: Path | None, progress: bool) -> list[dict]:
+    import cv2
+    import numpy as np
+    import pandas as pd
+    from tqdm import tqdm
+
+    try:
+        df = pd.read_csv(csv_path)
+    except Exception as exc:
+        raise DatasetError(f"{csv_path}: cannot read as csv: {exc}") from None
+    missing = {"emotion", "pixels", "Usage"} - set(df.columns)
+    if missing:
+        raise DatasetError(f"{csv_path}: not a FER2013 csv (missing columns {', '.join(sorted(missing))})")
+    votes = None
+    if ferplus is not None:
+        votes = pd.read_csv(ferplus)
+        need = set(FERPLUS_COLUMNS) | {"unknown", "NF", "Usage"}
+        if need - set(votes.columns):
+            raise DatasetError(f"{ferplus}: not a FER+ csv (missing {', '.join(sorted(need - set(votes.columns)))})")
+        if len(votes) != len(df) or not (votes["Usage"].values == df["Usage"].values).all():
+            raise DatasetError(f"{ferplus}: rows do not line up with {csv_path} (different length or Usage order)")
+    rows, dropped = [], 0
+    for i, rec in enumerate(tqdm(df.itertuples(index=False), total=len(df), desc="fer2013", disable=not progress)):
+        fer_label = FER2013_LABELS[int(rec.emotion)]
+        label, extra = fer_label, {}
+        if votes is not None:
+            v = votes.iloc[i]
+            counts = {k: int(v[k]) for k in list(FERPLUS_COLUMNS) + ["unknown", "NF"]}
+            label = ferplus_label(counts, fer_label) if isinstance(v["Image name"], str) else None
+            if label is None:
+                dropped += 1
+                continue
+            extra = {f"votes_{FERPLUS_COLUMNS[k]}": counts[k] for k in FERPLUS_COLUMNS}
+            extra.update(votes_unknown=counts["unknown"], votes_nf=counts["NF"], fer2013_label=fer_label)
+        pixels = np.array(rec.pixels.split(), dtype=np.uint8)
+        if pixels.size != 48 * 48:
+            raise DatasetError(f"{csv_path}: row {i + 2} has {pixels.size} pixels, expected 2304")
+        ok, png = cv2.imencode(".png", pixels.reshape(48, 48))
+        data = png.tobytes()
+        rel = Path("images") / "fer2013" / rec.Usage / f"{i:05d}.png"
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(data)
+        rows.append(dict(path=rel.as_posix(), label=label, split=rec.Usage, source="fer2013", subject="",
+                         sha256=dataset.sha256_bytes(data), width=48, height=48, **extra))
+    if votes is not None:
+        print(f"FER+: {dropped} rows dropped (no FER+ image, or unknown / not-a-face among the top votes)")
+    return rows
+
+
+def _copy_image(src: Path, out: Path, rel: Path) -> dict:
+    """Check an image and copy its bytes into the data set; ImageReadError if unusable."""
+    from edge.imageio import decode_image
+
+    data = src.read_bytes()
+    img = decode_image(data)
+    (out / rel).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, out / rel)
+    return dict(path=rel.as_posix(), sha256=dataset.sha256_bytes(data), width=img.width, height=img.height)
+
+
+def _label_or_none(name: str) -> str | None:
+    try:
+        return normalize_label(name)
+    except DatasetError:
+        return None
+
+
+def import_folder(root: Path, out: Path, source: str, bad: list) -> list[dict]:
+    from tqdm import tqdm
+
+    jobs = []  # (file, label, split)
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        if _label_or_none(d.name):
+            jobs += [(f, _label_or_none(d.name), "") for f in dataset.iter_image_files(d)]
+        elif d.name.lower() in SPLIT_NAMES:
+            for c in sorted(p for p in d.iterdir() if p.is_dir()):
+                if _label_or_none(c.name) is None:
+                    log.warning("skipping folder %s: %r is not an expression label", c, c.name)
+                    continue
+                jobs += [(f, _label_or_none(c.name), SPLIT_NAMES[d.name.lower()]) for f in dataset.iter_image_files(c)]
+        else:
+            log.warning("skipping folder %s: neither an expression label nor a split name", d)
+    if not jobs:
+        raise DatasetError(f"{root}: no class folders with images (expected e.g. happy/*.jpg or train/happy/*.jpg)")
+    rows = []
+    for f, label, split in tqdm(jobs, desc=source):
+        rel = Path("images") / source / f.relative_to(root)
+        try:
+            rows.append(dict(_copy_image(f, out, rel), label=label, split=split, source=source, subject=""))
+        except ImageReadError as exc:
+            bad.append((str(f), str(exc)))
+    return rows
+
+
+def import_labels_csv(csv_path: Path, out: Path, source: str, images: Path | None, subject_re: str | None,
+                      bad: list) -> list[dict]:
+    import pandas as pd
+    from tqdm import tqdm
+
+    df = pd.read_csv(csv_path, dtype=str)
+    cols = {c.lower(): c for c in df.columns}
+    img_col = cols.get("image") or cols.get("path") or cols.get("file")
+    lab_col = cols.get("emotion") or cols.get("label") or cols.get("expression")
+    if img_col is None or lab_col is None:
+        raise DatasetError(f"{csv_path}: expected columns image,emotion (found {', '.join(df.columns)})")
+    bases = [images] if images else [csv_path.parent, csv_path.parent / "images"]
+    pattern = re.compile(subject_re) if subject_re else None
+    rows = []
+    for rec in tqdm(df.to_dict("records"), desc=source):
+        name = str(rec[img_col]).strip()
+        src = next((b / name for b in bases if (b / name).is_file()), None)
+        label = _label_or_none(str(rec[lab_col]))
+        if src is None:
+            bad.append((name, "file not found"))
+            continue
+        if label is None:
+            bad.append((str(src), f"unknown label {rec[lab_col]!r}"))
+            continue
+        subject = str(rec.get(cols.get("subject", ""), "") or "")
+        if pattern and not subject:
+            m = pattern.search(Path(name).name)
+            subject = m.group(1) if m else ""
+        try:
+            rows.append(dict(_copy_image(src, out, Path("images") / source / name), label=label, split="",
+                             source=source, subject=subject))
+        except ImageReadError as exc:
+            bad.append((str(src), str(exc)))
+    return rows
+
+
+def detect_format(path: Path) -> str:
+    if path.is_dir():
+        return "folder"
+    if path.suffix.lower() == ".gz" or path.suffix.lower() == ".csv":
+        import gzip
+
+        opener = gzip.open if path.suffix.lower() == ".gz" else open
+        try:
+            with opener(path, "rt") as f:
+                header = f.readline().lower()
+        except OSError as exc:
+            raise DatasetError(f"{path}: cannot read: {exc}") from None
+        return "fer2013" if "pixels" in header else "labels-csv"
+    raise UsageError(f"{path}: cannot tell the format; pass --format")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", type=Path, help="FER2013 csv(.gz), a folder of class folders, or a labels csv")
+    p.add_argument("--out", "-o", type=Path, required=True, help="data-set folder to create or add to")
+    p.add_argument("--format", choices=["auto", "fer2013", "folder", "labels-csv"], default="auto",
+                   help="input format")
+    p.add_argument("--ferplus", type=Path, help="FER+ fer2013new.csv to relabel a FER2013 import")
+    p.add_argument("--images", type=Path, help="labels-csv: folder holding the images")
+    p.add_argument("--source", help="source name stored in the manifest (default: from the path)")
+    p.add_argument("--subject-pattern", metavar="REGEX",
+                   help=r"labels-csv: regex whose group 1 is the person id, e.g. '^(.+)_\d+\.jpg$'")
+    p.add_argument("--duplicates", choices=["auto", "drop", "keep"], default="auto",
+                   help="exact duplicates: auto keeps FER2013's published rows and drops elsewhere")
+    p.add_argument("--val", type=float, default=0.1, help="validation fraction for sources with no split")
+    p.add_argument("--test", type=float, default=0.1, help="test fraction for sources with no split")
+    p.add_argument("--seed", type=int, default=0, help="seed for the splits")
+
+
+def run(args: argparse.Namespace) -> int:
+    require("pandas", "train", "import")
+    require("sklearn", "train", "import")
+    from .splits import assign_splits, find_duplicates
+
+    if not args.path.exists():
+        raise UsageError(f"{args.path}: no such file or folder")
+    if not (0 <= args.val < 1 and 0 <= args.test < 1 and args.val + args.test < 1):
+        raise UsageError(f"--val {args.val} and --test {args.test} must be fractions that sum to less than 1")
+    fmt = detect_format(args.path) if args.format == "auto" else args.format
+    source = args.source or ("fer2013" if fmt == "fer2013" else re.sub(r"\W+", "_", args.path.stem.lower()))
+    existing = dataset.read_rows(args.out)
+    bad: list[tuple[str, str]] = []
+    if fmt == "fer2013":
+        rows = import_fer2013(args.path, args.out, args.ferplus, progress=True)
+    elif args.ferplus:
+        raise UsageError("--ferplus applies to a FER2013 csv only")
+    elif fmt == "folder":
+        rows = import_folder(args.path, args.out, source, bad)
+    else:
+        rows = import_labels_csv(args.path, args.out, source, args.images, args.subject_pattern, bad)
+
+    drop = args.duplicates == "drop" or (args.duplicates == "auto" and fmt != "fer2013")
+    unique, dups = find_duplicates(rows, {r["sha256"] for r in existing})
+    if dups:
+        report = args.out / f"duplicates_{source}.csv"
+        dataset.write_rows(args.out, [], ())  # ensure folder exists
+        with open(report, "w") as f:
+            f.write("path,duplicate_of,split\n")
+            f.writelines(f"{r['path']},{orig},{r['split']}\n" for r, orig in dups)
+        cross = sum(1 for r, orig in dups if not orig.startswith(f"images/{source}/{r['split']}/"))
+        print(f"{len(dups)} exact duplicates ({cross} across splits or data sets), listed in {report}; "
+              + ("dropped" if drop else "kept (use --duplicates drop to drop them)"))
+    if drop:
+        rows = unique
+    assign_splits(rows, args.val, args.test, args.seed)
+    extra = [c for c in VOTE_COLUMNS + ["fer2013_label"] if rows and c in rows[0]]
+    manifest = dataset.write_rows(args.out, existing + rows, extra)
+    for path, reason in bad:
+        print(f"skipped {path}: {reason}")
+    headers, table = crosstab([(r["label"], r["split"]) for r in rows], LABELS,
+                              ["Training", "PublicTest", "PrivateTest", "train", "val", "test"])
+    print(format_table(headers, table))
+    print(f"imported {len(rows)} images from {args.path} ({fmt}) into {manifest}"
+          + (f"; skipped {len(bad)} bad files" if bad else ""))
+    return 0

@@ -1,0 +1,57 @@
+"""The ferlite expression classifier: a compact VGG-style CNN for 48x48 grey faces.
+
+Preprocessing lives inside the model (a Rescaling layer), so the device feeds raw grey pixels
+(0..255) and never has to guess. Augmentation stays outside (it breaks the TFLite export).
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def import_keras():
+    """Import Keras with the environment this CPU needs; call before any TensorFlow import.
+
+    TensorFlow 2.20/2.21 crash while training on AVX-512 CPUs in oneDNN's 1x1 stride-2 convolution;
+    capping oneDNN at AVX2 fixes it at no speed cost.
+    """
+    os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    return keras
+
+
+#: Named architectures: stage widths and convolutions per stage.
+ARCHITECTURES = {
+    # One convolution at full resolution (where a conv costs most), two per stage after it:
+    # 661k parameters, ~56M multiply-adds, ~72 s per FER2013 epoch on 2 CPU cores at batch 128.
+    "cnn48": dict(widths=(32, 48, 96, 192), convs=(1, 2, 2, 2)),
+    "cnn48-s": dict(widths=(16, 24, 48, 96), convs=(1, 2, 2, 2)),
+    "tiny": dict(widths=(4, 8), convs=(1, 1)),
+}
+
+
+def build_model(num_classes: int, input_size: int = 48, arch: str = "cnn48", dropout: float = 0.3):
+    """A Keras model taking (input_size, input_size, 1) raw grey pixels and returning class probabilities."""
+    keras = import_keras()
+    from keras import layers
+
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")
+    spec = ARCHITECTURES[arch]
+    inputs = keras.Input((input_size, input_size, 1), name="image")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(inputs)
+    n_stages = len(spec["widths"])
+    for s, (width, convs) in enumerate(zip(spec["widths"], spec["convs"])):
+        for c in range(convs):
+            x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv{s + 1}_{c + 1}")(x)
+            x = layers.BatchNormalization(name=f"bn{s + 1}_{c + 1}")(x)
+            x = layers.ReLU(name=f"relu{s + 1}_{c + 1}")(x)
+        if s < n_stages - 1:
+            x = layers.MaxPooling2D(name=f"pool{s + 1}")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Dense(num_classes, name="logits")(x)
+    outputs = layers.Softmax(name="probs")(x)
+    return keras.Model(inputs, outputs, name=f"ferlite_{arch.replace('-', '_')}")

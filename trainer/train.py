@@ -1,0 +1,233 @@
+"""Train the expression classifier on a ferlite data set (or its face crops).
+
+Each run gets a folder runs/train/exp, exp2, ... holding best.keras and last.keras, the resolved
+config.json, metrics.csv (one row per epoch) and state.json. Checkpoints are written every epoch;
+--resume RUN_DIR continues an interrupted run where it stopped. Fine-tune the bundled model on a
+small data set of your own with --init bundled (lower learning rate, fewer epochs: see --help defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from edge.errors import UsageError, require
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    arch: str = "cnn48"
+    input_size: int = 48
+    epochs: int = 40
+    batch: int = 128
+    lr: float = 2e-3
+    warmup: int = 2
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.1
+    soft_labels: float = 0.0
+    erase: float = 0.5
+    aug_strength: float = 1.0
+    dropout: float = 0.3
+    patience: int = 12
+    seed: int = 0
+    threads: int = 0
+    init: str = ""
+    train_split: str = ""
+    val_split: str = ""
+    classes: list = field(default_factory=list)
+
+
+def next_run_dir(project: Path, name: str) -> Path:
+    """runs/train/exp, exp2, exp3 ... (the first free one)."""
+    project.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 10_000):
+        d = project / (name if i == 1 else f"{name}{i}")
+        if not d.exists():
+            d.mkdir(parents=True)
+            return d
+    raise UsageError(f"{project}: too many runs named {name}")
+
+
+def lr_at(cfg: TrainConfig, epoch: int) -> float:
+    """Linear warm-up then cosine decay, by epoch (so a resumed run continues the same schedule)."""
+    if epoch < cfg.warmup:
+        return cfg.lr * (epoch + 1) / cfg.warmup
+    t = (epoch - cfg.warmup) / max(1, cfg.epochs - cfg.warmup)
+    return 0.5 * cfg.lr * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def _callbacks(keras, run_dir: Path, cfg: TrainConfig, state: dict, steps: int):
+    from tqdm import tqdm
+
+    class Checkpoint(keras.callbacks.Callback):
+        """Save last/best every epoch, append metrics.csv, write state.json, stop early."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.model.optimizer.learning_rate.assign(lr_at(cfg, epoch))
+            self.t0 = time.time()
+            self.bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, unit="batch")
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.bar.update(1)
+            if logs and batch % 20 == 0:
+                self.bar.set_postfix(loss=f"{logs.get('loss', 0):.3f}", acc=f"{logs.get('accuracy', 0):.3f}")
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.bar.close()
+            logs = dict(logs or {})
+            row = {"epoch": epoch + 1, "lr": lr_at(cfg, epoch), "seconds": round(time.time() - self.t0, 1)}
+            row.update({k: round(float(v), 5) for k, v in logs.items() if k != "learning_rate"})
+            path = run_dir / "metrics.csv"
+            new = not path.exists()
+            with open(path, "a", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(row))
+                if new:
+                    w.writeheader()
+                w.writerow(row)
+            self.model.save(run_dir / "last.keras")
+            val = logs.get("val_accuracy", -1.0)
+            if val > state["best"]:
+                state.update(best=val, best_epoch=epoch + 1)
+                self.model.save(run_dir / "best.keras")
+            state["epoch"] = epoch + 1
+            tmp = run_dir / "state.json.tmp"
+            tmp.write_text(json.dumps(state, indent=1))
+            tmp.replace(run_dir / "state.json")
+            print(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {logs.get('loss', 0):.4f}"
+                  f"  acc {logs.get('accuracy', 0):.4f}"
+                  f"  val_acc {val:.4f}  best {state['best']:.4f} (epoch {state['best_epoch']})  {row['seconds']:.0f}s",
+                  flush=True)
+            if epoch + 1 - state["best_epoch"] >= cfg.patience:
+                print(f"early stop: no improvement for {cfg.patience} epochs")
+                self.model.stop_training = True
+
+    return [Checkpoint()]
+
+
+def train(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
+    """Train into ``run_dir``; returns the final state (best val accuracy and its epoch)."""
+    from trainer.model import build_model, import_keras
+
+    keras = import_keras()
+    import numpy as np
+    import tensorflow as tf
+
+    from trainer import dataset as ds_mod
+    from trainer.data import class_names, default_split_names, load_split, make_dataset
+
+    if cfg.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(cfg.threads)
+    keras.utils.set_random_seed(cfg.seed)
+    df = ds_mod.load(cfg.data)
+    auto_train, auto_val = default_split_names(set(df["split"].dropna()))
+    cfg.train_split = cfg.train_split or auto_train
+    cfg.val_split = cfg.val_split or auto_val
+    cfg.classes = cfg.classes or class_names(df)
+    train_s = load_split(df, cfg.train_split, cfg.classes, cfg.input_size)
+    val_s = load_split(df, cfg.val_split, cfg.classes, cfg.input_size)
+    n = len(cfg.classes)
+    onehot = np.eye(n, dtype=np.float32)
+    t_train = onehot[train_s.y]
+    if cfg.soft_labels > 0 and train_s.soft is not None:
+        t_train = (1 - cfg.soft_labels) * t_train + cfg.soft_labels * train_s.soft
+    train_ds = make_dataset(train_s, t_train, cfg.batch, True, cfg.seed, cfg.erase, cfg.aug_strength)
+    val_ds = make_dataset(val_s, onehot[val_s.y], cfg.batch, False, cfg.seed)
+
+    state = {"epoch": 0, "best": -1.0, "best_epoch": 0}
+    if resume:
+        state = json.loads((run_dir / "state.json").read_text())
+        model = keras.models.load_model(run_dir / "last.keras")
+        print(f"resuming {run_dir} after epoch {state['epoch']} (best {state['best']:.4f})")
+    else:
+        (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+        model = build_model(n, cfg.input_size, cfg.arch, cfg.dropout)
+        if cfg.init:
+            _load_init_weights(keras, model, cfg.init)
+        model.compile(
+            optimizer=keras.optimizers.AdamW(cfg.lr, weight_decay=cfg.weight_decay),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+            metrics=["accuracy"],
+        )
+    print(f"{model.name}: {model.count_params():,} parameters; train {len(train_s.y)} ({cfg.train_split}), "
+          f"val {len(val_s.y)} ({cfg.val_split}); classes {', '.join(cfg.classes)}; run folder {run_dir}")
+    if state["epoch"] < cfg.epochs:
+        steps = math.ceil(len(train_s.y) / cfg.batch)
+        model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=state["epoch"],
+                  callbacks=_callbacks(keras, run_dir, cfg, state, steps), verbose=0)
+    return state
+
+
+def _load_init_weights(keras, model, init: str) -> None:
+    """Copy weights layer by layer from a trained model (the bundled one, or a .keras path)."""
+    from edge.assets import bundled_keras_model
+
+    src_path = bundled_keras_model() if init == "bundled" else Path(init)
+    src = keras.models.load_model(src_path)
+    for layer in model.layers:
+        try:
+            other = src.get_layer(layer.name)
+        except ValueError:
+            continue
+        ws = other.get_weights()
+        if ws and all(a.shape == b.shape for a, b in zip(ws, layer.get_weights())):
+            layer.set_weights(ws)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = TrainConfig(data="")
+    p.add_argument("data", nargs="?", help="data-set folder or manifest.csv (face crops or 48x48 images)")
+    p.add_argument("--arch", default=d.arch, help="architecture: cnn48, cnn48-s, tiny")
+    p.add_argument("--epochs", type=int, default=None, help=f"epochs (default {d.epochs}; 15 with --init)")
+    p.add_argument("--batch", type=int, default=d.batch, help="batch size")
+    p.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {d.lr}; 3e-4 with --init)")
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing")
+    p.add_argument("--soft-labels", type=float, default=d.soft_labels,
+                   help="weight of the FER+ vote distribution in the target (0 = hard labels)")
+    p.add_argument("--erase", type=float, default=d.erase, help="random-erasing probability")
+    p.add_argument("--aug-strength", type=float, default=d.aug_strength, help="augmentation strength (0 = off)")
+    p.add_argument("--patience", type=int, default=d.patience, help="early-stopping patience in epochs")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0 = all cores)")
+    p.add_argument("--init", default="", metavar="bundled|PATH",
+                   help="fine-tune: start from the bundled model or a .keras file")
+    p.add_argument("--train-split", default="", help="split to train on (default Training, else train)")
+    p.add_argument("--val-split", default="", help="split to select on (default PublicTest, else val)")
+    p.add_argument("--project", type=Path, default=Path("runs/train"), help="folder holding the run folders")
+    p.add_argument("--name", default="exp", help="run folder name (numbered when taken)")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run")
+
+
+def run(args: argparse.Namespace) -> int:
+    require("tensorflow", "train", "train")
+    require("pandas", "train", "train")
+    if args.resume:
+        cfg_path = args.resume / "config.json"
+        if not (cfg_path.exists() and (args.resume / "last.keras").exists()):
+            raise UsageError(f"{args.resume}: not a resumable run (needs config.json and last.keras)")
+        cfg = TrainConfig(**json.loads(cfg_path.read_text()))
+        run_dir = args.resume
+    else:
+        if not args.data:
+            raise UsageError("give a data set to train on (or --resume RUN_DIR)")
+        finetune = bool(args.init)
+        cfg = TrainConfig(
+            data=args.data, arch=args.arch, batch=args.batch,
+            epochs=args.epochs or (15 if finetune else TrainConfig.epochs),
+            lr=args.lr or (3e-4 if finetune else TrainConfig.lr), warmup=0 if finetune else TrainConfig.warmup,
+            label_smoothing=args.label_smoothing, soft_labels=args.soft_labels, erase=args.erase,
+            aug_strength=args.aug_strength, patience=args.patience, seed=args.seed, threads=args.threads,
+            init=args.init, train_split=args.train_split, val_split=args.val_split,
+        )
+        run_dir = next_run_dir(args.project, args.name)
+    t0 = time.time()
+    state = train(cfg, run_dir, resume=bool(args.resume))
+    print(f"done in {(time.time() - t0) / 60:.1f} min: best {cfg.val_split} accuracy {state['best']:.4f} "
+          f"at epoch {state['best_epoch']}; models in {run_dir}")
+    return 0
