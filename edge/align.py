@@ -1,0 +1,43 @@
+"""Align a detected face by its eyes and crop it, with a margin, to the classifier's input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .detectors import Face
+
+#: Fraction of the face box added on each side of the crop (FER2013 faces fill the frame from brow to chin).
+DEFAULT_MARGIN = 0.05
+
+
+def eye_angle(face: Face) -> float:
+    """Angle in degrees of the line between the eyes (0 when level or without landmarks)."""
+    eyes = face.eyes
+    if eyes is None:
+        return 0.0
+    (rx, ry), (lx, ly) = eyes  # right eye is on the image's left
+    return math.degrees(math.atan2(ly - ry, lx - rx))
+
+
+def align_crop(image: np.ndarray, face: Face, size: int = 48, margin: float = DEFAULT_MARGIN,
+               grey: bool = True, align: bool = True) -> np.ndarray:
+    """One affine warp: rotate about the box centre so the eyes are level, scale the box (plus margin)
+    to ``size`` x ``size``, and return a grey (or BGR) uint8 crop. Pixels outside the image replicate the border."""
+    import cv2
+
+    x, y, w, h = face.box
+    cx, cy = x + w / 2, y + h / 2
+    side = max(w, h) * (1 + 2 * margin)
+    angle = eye_angle(face) if align else 0.0
+    m = cv2.getRotationMatrix2D((cx, cy), angle, size / side)
+    m[0, 2] += size / 2 - cx
+    m[1, 2] += size / 2 - cy
+    src = image
+    if grey and image.ndim == 3:
+        src = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    elif not grey and image.ndim == 2:
+        src = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return cv2.warpAffine(src, m, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)

@@ -1,0 +1,142 @@
+"""Face detectors behind one small interface, chosen by name from a registry.
+
+``detect(image)`` takes a BGR (or grey) uint8 image and returns a tuple of :class:`Face`, largest
+first; no face is an empty tuple. Boxes and landmarks are in the input image's pixel coordinates.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .errors import ModelLoadError, UsageError
+
+
+@dataclass(frozen=True)
+class Face:
+    """A detected face: box (x, y, w, h), score, and landmarks when the detector gives them
+    (YuNet: right eye, left eye, nose tip, right and left mouth corners, as seen by the subject)."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def area(self) -> float:
+        return self.box[2] * self.box[3]
+
+    @property
+    def eyes(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """(right eye, left eye) in image coordinates, or None without landmarks."""
+        return (self.landmarks[0], self.landmarks[1]) if len(self.landmarks) >= 2 else None
+
+
+class FaceDetector(Protocol):
+    name: str
+
+    def detect(self, image: np.ndarray) -> tuple[Face, ...]: ...
+
+
+def _fit(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Downscale so the long side is at most ``max_side``; returns (image, scale factor applied)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = min(1.0, max_side / max(h, w)) if max_side else 1.0
+    if scale < 1.0:
+        image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    return image, scale
+
+
+def _sorted(faces: list[Face]) -> tuple[Face, ...]:
+    return tuple(sorted(faces, key=lambda f: f.area, reverse=True))
+
+
+class YuNetDetector:
+    """OpenCV's ``cv2.FaceDetectorYN`` with the bundled YuNet model (Apache-2.0)."""
+
+    name = "yunet"
+
+    def __init__(self, model_path: str | None = None, score_threshold: float = 0.8,
+                 nms_threshold: float = 0.3, max_side: int = 640):
+        import cv2
+
+        from .assets import yunet_model
+
+        path = str(model_path or yunet_model())
+        try:
+            self._net = cv2.FaceDetectorYN.create(path, "", (320, 320), score_threshold, nms_threshold, 5000)
+        except cv2.error as exc:
+            raise ModelLoadError(f"cannot load YuNet model {path}: {exc}") from None
+        self.max_side = max_side
+        self._size: tuple[int, int] | None = None
+
+    def detect(self, image: np.ndarray) -> tuple[Face, ...]:
+        import cv2
+
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        small, scale = _fit(image, self.max_side)
+        size = (small.shape[1], small.shape[0])
+        if size != self._size:
+            self._net.setInputSize(size)
+            self._size = size
+        _, out = self._net.detect(small)
+        if out is None:
+            return ()
+        faces = []
+        for row in out:
+            r = row[:14] / scale
+            faces.append(Face(box=tuple(float(v) for v in r[:4]), score=float(row[14]),
+                              landmarks=tuple((float(r[4 + 2 * i]), float(r[5 + 2 * i])) for i in range(5))))
+        return _sorted(faces)
+
+
+class HaarDetector:
+    """OpenCV's frontal-face Haar cascade (no landmarks). Needs OpenCV < 5."""
+
+    name = "haar"
+
+    def __init__(self, cascade: str | None = None, scale_factor: float = 1.1, min_neighbors: int = 5,
+                 min_size: int = 20, max_side: int = 640):
+        import cv2
+
+        if not hasattr(cv2, "CascadeClassifier"):
+            raise ModelLoadError("this OpenCV has no CascadeClassifier (OpenCV 5 removed it): "
+                                 "install opencv-python-headless<5 or use --detector yunet")
+        path = cascade or (cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+        self._cascade = cv2.CascadeClassifier(path)
+        if self._cascade.empty():
+            raise ModelLoadError(f"cannot load Haar cascade {path}")
+        self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
+        self.min_size, self.max_side = min_size, max_side
+
+    def detect(self, image: np.ndarray) -> tuple[Face, ...]:
+        import cv2
+
+        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        small, scale = _fit(grey, self.max_side)
+        min_px = max(8, round(self.min_size * scale))
+        boxes, _, weights = self._cascade.detectMultiScale3(
+            small, self.scale_factor, self.min_neighbors, minSize=(min_px, min_px), outputRejectLevels=True)
+        faces = [Face(box=tuple(float(v) / scale for v in b), score=float(wt))
+                 for b, wt in zip(np.asarray(boxes).reshape(-1, 4), np.asarray(weights).reshape(-1))]
+        return _sorted(faces)
+
+
+#: name -> detector class; options are passed to the constructor.
+DETECTORS: dict[str, type] = {"yunet": YuNetDetector, "haar": HaarDetector}
+
+
+def create_detector(name: str, **options) -> FaceDetector:
+    """Build a detector by registry name; an unknown name lists the valid ones."""
+    try:
+        cls = DETECTORS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, DETECTORS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UsageError(f"unknown detector {name!r}{hint}; choose from {', '.join(DETECTORS)}") from None
+    return cls(**options)
