@@ -34,6 +34,17 @@ Run `ferlite COMMAND --help` for the options of each command. Set DEBUG=1 for tr
 """
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keep the docstring's layout; append each option's default unless it is empty."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        empty = action.default in (None, False, "", argparse.SUPPRESS)
+        if "%(default)" not in text and not empty and (action.option_strings or action.nargs in ("?", "*")):
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ferlite",
@@ -50,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=help_text,
             description=(module.__doc__ or help_text).strip(),
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=HelpFormatter,
         )
         module.add_arguments(sp)
         sp.set_defaults(_module=module)

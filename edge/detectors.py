@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from .errors import ModelLoadError, UsageError
 
@@ -116,6 +117,7 @@ class HaarDetector:
 
     def detect(self, image: np.ndarray) -> tuple[Face, ...]:
         import cv2
+        import numpy as np
 
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         small, scale = _fit(grey, self.max_side)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from .errors import ImageReadError
 
@@ -93,6 +95,7 @@ def _check_complete(info: ImageInfo | None, data: bytes) -> None:
 
 def _to_bgr8(img: np.ndarray, info: ImageInfo | None) -> LoadedImage:
     import cv2
+    import numpy as np
 
     notes = []
     if img.dtype == np.uint16:
@@ -115,6 +118,7 @@ def _to_bgr8(img: np.ndarray, info: ImageInfo | None) -> LoadedImage:
 def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Decode bytes into 8-bit BGR; raises ImageReadError with a one-line reason."""
     import cv2
+    import numpy as np
 
     if len(data) == 0:
         raise ImageReadError("0-byte file")

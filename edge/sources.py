@@ -1,0 +1,426 @@
+"""Frame sources: the Pi camera, USB cameras, video files, network streams and image files.
+
+Every source is a small context-managed iterator of :class:`Frame`::
+
+    with open_source("picamera") as source:
+        for frame in source:
+            ...
+
+``open_source(spec)`` picks the source from a string the way a user types it on the command line:
+``picamera``, ``0`` or ``/dev/video2``, ``rtsp://...``, ``clip.mp4``, ``photos/`` or ``"photos/*.jpg"``.
+Timestamps are seconds on the source's own clock: the position in a video file (so a replay runs as fast
+as it decodes and stays deterministic) and ``time.monotonic()`` since ``open()`` for live sources.
+"""
+
+from __future__ import annotations
+
+import glob
+import inspect
+import logging
+import math
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from .errors import ImageReadError, SourceError, UsageError
+from .imageio import read_image
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".mjpg", ".mjpeg"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"})
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+PICAMERA_NAMES = frozenset({"picamera", "picam"})
+
+PICAMERA2_MISSING = (
+    "picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` "
+    "and create the venv with --system-site-packages"
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One frame. ``image`` is BGR uint8 HxWx3; ``grey`` is a detector-size grey plane when the source
+    has one for free (the Pi camera's lores Y plane); ``path`` is the file an image source read."""
+
+    image: np.ndarray
+    timestamp: float
+    index: int
+    grey: np.ndarray | None = None
+    path: str | None = None
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    name: str
+    fps: float | None
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> FrameSource: ...
+
+    def __exit__(self, *exc) -> None: ...
+
+    def __iter__(self) -> Iterator[Frame]: ...
+
+
+class _Source:
+    """Shared plumbing: idempotent open, context manager, iteration opens on demand."""
+
+    name: str = ""
+    fps: float | None = None
+
+    def __init__(self) -> None:
+        self._opened = False
+
+    def open(self) -> None:
+        if not self._opened:
+            self._open()
+            self._opened = True
+
+    def close(self) -> None:
+        if self._opened:
+            self._opened = False
+            self._close()
+
+    def __enter__(self):
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Frame]:
+        self.open()
+        return self._frames()
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        pass
+
+    def _frames(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+
+def _fps_or_none(value: float) -> float | None:
+    return float(value) if value and math.isfinite(value) and value > 0 else None
+
+
+def _fourcc_text(value: float) -> str:
+    code = int(value)
+    return "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4)).strip("\x00")
+
+
+def _bgr(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return np.ascontiguousarray(image[:, :, :3])
+    return image
+
+
+class _CaptureSource(_Source):
+    """A source backed by one cv2.VideoCapture."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cap = None
+        self._t0 = 0.0
+
+    def _live_frames(self, what: str, failure: str) -> Iterator[Frame]:
+        """Frames of a live capture, timed by time.monotonic() since open; a failed read raises."""
+        index = 0
+        while self._cap is not None:
+            ok, image = self._cap.read()
+            if not ok or image is None:
+                raise SourceError(f"{what} {self.name}: {failure} after {index} frames")
+            yield Frame(_bgr(image), time.monotonic() - self._t0, index)
+            index += 1
+
+    def _close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class VideoFileSource(_CaptureSource):
+    """A video file, decoded as fast as possible; timestamps are positions in the video."""
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        self.path = Path(path)
+        self.name = str(path)
+        self.frame_count: int | None = None
+
+    def _open(self) -> None:
+        if not self.path.is_file():
+            raise SourceError(f"{self.path}: no such video file")
+        cap = cv2.VideoCapture(str(self.path))
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(f"{self.path}: cannot open as a video (not a video, or a codec OpenCV lacks)")
+        self._cap = cap
+        self.fps = _fps_or_none(cap.get(cv2.CAP_PROP_FPS))
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.frame_count = count if count > 0 else None
+
+    def _frames(self) -> Iterator[Frame]:
+        index = 0
+        while self._cap is not None:
+            ok, image = self._cap.read()
+            if not ok or image is None:
+                return
+            if self.fps:
+                timestamp = index / self.fps
+            else:
+                timestamp = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            yield Frame(_bgr(image), timestamp, index)
+            index += 1
+
+
+class UsbCameraSource(_CaptureSource):
+    """A V4L2 camera (USB webcam, /dev/videoN). Asks for MJPG at the given size and rate with a
+    one-frame buffer, and records in ``applied`` what the driver actually accepted."""
+
+    def __init__(self, device: int | str = 0, width: int = 640, height: int = 480, fps: float = 30,
+                 api_preference: int | None = None):
+        super().__init__()
+        self.device = device
+        self.requested = {"fourcc": "MJPG", "width": int(width), "height": int(height), "fps": float(fps),
+                          "buffersize": 1}
+        self.api_preference = cv2.CAP_V4L2 if api_preference is None else api_preference
+        self.name = f"/dev/video{device}" if isinstance(device, int) else str(device)
+        self.applied: dict[str, object] = {}
+
+    def _open(self) -> None:
+        cap = cv2.VideoCapture(self.device, self.api_preference)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(
+                f"camera {self.name}: cannot open it (is it plugged in, is the user in the 'video' group, "
+                "is another program using it?)"
+            )
+        req = self.requested
+        # FOURCC first: the driver picks the sizes and rates it offers from the pixel format.
+        cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*req["fourcc"]))
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, req["width"])
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, req["height"])
+        cap.set(cv2.CAP_PROP_FPS, req["fps"])
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, req["buffersize"])
+        self.applied = {
+            "fourcc": _fourcc_text(cap.get(cv2.CAP_PROP_FOURCC)),
+            "width": int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            "height": int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            "fps": float(cap.get(cv2.CAP_PROP_FPS)),
+            "buffersize": int(cap.get(cv2.CAP_PROP_BUFFERSIZE)),
+        }
+        refused = {k: v for k, v in self.applied.items() if v != req[k]}
+        if refused:
+            log.info("camera %s did not apply all settings: asked %s, got %s", self.name, req, self.applied)
+        self._cap = cap
+        self.fps = _fps_or_none(self.applied["fps"])
+        self._t0 = time.monotonic()
+
+    def _frames(self) -> Iterator[Frame]:
+        return self._live_frames("camera", "read failed (unplugged?)")
+
+
+class StreamSource(_CaptureSource):
+    """A network stream (rtsp://, http(s)://) through OpenCV's FFmpeg backend, with a one-frame buffer."""
+
+    def __init__(self, url: str):
+        super().__init__()
+        self.url = url
+        self.name = re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)  # no passwords in logs
+
+    def _open(self) -> None:
+        cap = cv2.VideoCapture(self.url)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(f"stream {self.name}: cannot open it (wrong URL, host unreachable, or auth failed)")
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        self._cap = cap
+        self.fps = _fps_or_none(cap.get(cv2.CAP_PROP_FPS))
+        self._t0 = time.monotonic()
+
+    def _frames(self) -> Iterator[Frame]:
+        return self._live_frames("stream", "ended or lost")
+
+
+def _import_picamera2():
+    try:
+        from picamera2 import Picamera2
+    except ImportError as exc:
+        raise SourceError(PICAMERA2_MISSING) from exc
+    return Picamera2
+
+
+class PiCameraSource(_Source):
+    """The Raspberry Pi camera through picamera2. ``main`` (RGB888, which is B,G,R bytes: OpenCV's
+    order) is the image; the ISP also scales a YUV420 ``lores`` stream whose Y plane is ``Frame.grey``,
+    at the detector's input size. Both arrays come from the same sensor frame."""
+
+    def __init__(self, size: tuple[int, int] = (640, 480), lores: tuple[int, int] | None = (320, 240),
+                 fps: float = 30, camera_num: int = 0, picamera2_cls=None):
+        super().__init__()
+        self.size = tuple(size)
+        self.lores = tuple(lores) if lores else None
+        self.fps = float(fps)
+        self.camera_num = camera_num
+        self.name = f"picamera{camera_num}"
+        self._cls = picamera2_cls
+        self._cam = None
+        self._t0 = 0.0
+
+    def _open(self) -> None:
+        cls = self._cls or _import_picamera2()
+        cameras = cls.global_camera_info()
+        if not cameras:
+            raise SourceError("no camera found by libcamera: check the ribbon cable and `rpicam-hello --list-cameras`")
+        if self.camera_num >= len(cameras):
+            raise SourceError(f"no camera {self.camera_num}: libcamera found {len(cameras)}")
+        cam = cls(self.camera_num)
+        try:
+            streams = {"main": {"format": "RGB888", "size": self.size}}
+            if self.lores:
+                streams["lores"] = {"format": "YUV420", "size": self.lores}
+            config = cam.create_video_configuration(**streams, buffer_count=4, queue=False,
+                                                    controls={"FrameRate": self.fps})
+            cam.configure(config)
+            cam.start()
+        except RuntimeError as exc:
+            cam.close()
+            raise SourceError(f"{self.name}: cannot configure {self.size} main / {self.lores} lores: {exc}") from exc
+        self._cam = cam
+        self._t0 = time.monotonic()
+
+    def _close(self) -> None:
+        cam, self._cam = self._cam, None
+        if cam is not None:
+            try:
+                cam.stop()
+            finally:
+                cam.close()
+
+    def _frames(self) -> Iterator[Frame]:
+        index = 0
+        while self._cam is not None:
+            req = self._cam.capture_request()
+            try:
+                main = req.make_array("main")
+                lo = req.make_array("lores") if self.lores else None
+            finally:
+                req.release()
+            grey = None
+            if lo is not None:
+                w, h = self.lores
+                grey = np.ascontiguousarray(lo[:h, :w])  # Y plane of the strided YUV420 buffer
+            yield Frame(_bgr(main), time.monotonic() - self._t0, index, grey=grey)
+            index += 1
+
+
+class ImageSource(_Source):
+    """Still images: one file, a folder (sorted, not recursive) or a glob pattern. Unreadable images
+    are skipped with a warning; timestamps are the frame index."""
+
+    def __init__(self, spec: str | Path):
+        super().__init__()
+        self.spec = str(spec)
+        self.name = self.spec
+        self.files: list[Path] = []
+
+    def _open(self) -> None:
+        p = Path(self.spec)
+        if p.is_dir():
+            files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+        elif p.is_file():
+            files = [p]
+        else:
+            files = [Path(f) for f in sorted(glob.glob(self.spec, recursive=True))]
+            files = [f for f in files if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
+        if not files:
+            raise SourceError(f"{self.spec}: no image files found")
+        self.files = files
+
+    def _frames(self) -> Iterator[Frame]:
+        index = 0
+        for path in self.files:
+            try:
+                loaded = read_image(path)
+            except ImageReadError as exc:
+                log.warning("skipped %s: %s", path, exc)
+                continue
+            yield Frame(loaded.image, float(index), index, path=str(path))
+            index += 1
+
+
+SOURCES = {"video": VideoFileSource, "usb": UsbCameraSource, "picamera": PiCameraSource, "images": ImageSource,
+           "stream": StreamSource}
+
+ACCEPTED = (
+    "'picamera' (Raspberry Pi camera), a camera index or /dev/videoN (USB camera), "
+    "an rtsp:// or http(s):// URL, a video file (" + " ".join(sorted(VIDEO_EXTENSIONS)) + "), "
+    "an image file, a folder of images or a glob pattern"
+)
+
+
+def source_kind(spec: str) -> str:
+    """The SOURCES key for a spec as typed by a user; SourceError when it matches none."""
+    s = str(spec).strip()
+    if s.lower() in PICAMERA_NAMES:
+        return "picamera"
+    if s.isdigit() or re.fullmatch(r"/dev/video\d+", s):
+        return "usb"
+    if s.lower().startswith(STREAM_SCHEMES):
+        return "stream"
+    p = Path(s)
+    if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS:
+        return "video"
+    if p.is_dir() or (p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS):
+        return "images"
+    if any(c in s for c in "*?[") and glob.glob(s, recursive=True):
+        return "images"
+    if p.suffix.lower() in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS and not p.exists():
+        raise SourceError(f"{s}: no such file")
+    raise SourceError(f"{s!r} is not a source I know. Accepted: {ACCEPTED}")
+
+
+def _options_of(cls) -> set[str]:
+    """Keyword options of a source class, less the spec-derived first argument."""
+    return set(inspect.signature(cls.__init__).parameters) - {"self", "path", "spec", "url", "device"}
+
+
+def open_source(spec: str, **options) -> FrameSource:
+    """Build (not yet open) the source for ``spec``; use it as a context manager.
+
+    ``options`` are constructor arguments (``width``, ``fps``, ``size``, ``lores``, ``api_preference``,
+    ``picamera2_cls``...). An option that the chosen source does not take but another does (``fps`` for a
+    video file) is ignored; an option that no source takes is a UsageError.
+    """
+    known = set().union(*(_options_of(c) for c in SOURCES.values()))
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise UsageError(f"unknown source option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    kind = source_kind(spec)
+    cls = SOURCES[kind]
+    accepted = _options_of(cls)
+    kwargs = {k: v for k, v in options.items() if k in accepted}
+    ignored = sorted(set(options) - accepted)
+    if ignored:
+        log.debug("%s source ignores option(s) %s", kind, ", ".join(ignored))
+    s = str(spec).strip()
+    if kind == "usb":
+        return cls(int(s) if s.isdigit() else s, **kwargs)
+    if kind == "picamera":
+        return cls(**kwargs)
+    return cls(s, **kwargs)

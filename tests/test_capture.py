@@ -1,0 +1,119 @@
+"""`ferlite capture` end to end on recorded clips, through the real CLI."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from pathlib import Path
+
+import cv2
+import pytest
+from fakes import frame_index, write_clip
+
+from edge.cli import main
+from edge.errors import UsageError
+from trainer import capture
+
+FPS = 15
+COUNTDOWN_S = 1.0
+INTERVAL_S = 0.5
+COUNT = 3
+OPTIONS = ["--expressions", "happy,surprise", "--count", str(COUNT), "--countdown", str(COUNTDOWN_S),
+           "--interval", str(INTERVAL_S), "--subject", "alice", "--no-window"]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return write_clip(tmp_path_factory.mktemp("clips") / "clip.avi", 8 * FPS, fps=FPS)
+
+
+def run_capture(source: Path, out: Path, *extra: str) -> int:
+    return main(["capture", "--source", str(source), "--out", str(out), *OPTIONS, *extra])
+
+
+def read_manifest(out: Path) -> list[dict[str, str]]:
+    with open(out / "manifest.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_capture_end_to_end(clip, tmp_path, capsys):
+    out = tmp_path / "kiosk"
+    assert run_capture(clip, out) == 0
+    rows = read_manifest(out)
+    assert [r["label"] for r in rows] == ["happy"] * COUNT + ["surprise"] * COUNT
+    for r in rows:
+        assert (r["subject"], r["split"], r["source"]) == ("alice", "train", "capture")
+        assert r["path"].startswith(f"images/capture/alice/{r['label']}/alice_{r['label']}_")
+        data = (out / r["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == r["sha256"]
+        image = cv2.imread(str(out / r["path"]))
+        assert (int(r["width"]), int(r["height"])) == (image.shape[1], image.shape[0]) == (320, 240)
+
+    # Which clip frame each saved image is, read from the index blocks painted into the clip.
+    index = [frame_index(cv2.imread(str(out / r["path"]))) for r in rows]
+    happy, surprise = index[:COUNT], index[COUNT:]
+    assert happy[0] >= COUNTDOWN_S * FPS  # the countdown ran first, on the clip's clock
+    assert surprise[0] >= happy[-1] + COUNTDOWN_S * FPS  # a fresh countdown for the next expression
+    for saved in (happy, surprise):
+        gaps = [b - a for a, b in zip(saved, saved[1:])]
+        assert all(g >= INTERVAL_S * FPS for g in gaps), gaps
+
+    printed = capsys.readouterr().out
+    assert "show: happy" in printed and "show: surprise" in printed
+    assert re.search(r"^happy\s+3\s+3$", printed, re.M) and re.search(r"^total\s+6\s+6$", printed, re.M)
+    assert "saved 6 images of alice" in printed
+
+
+def test_second_run_appends(clip, tmp_path):
+    out = tmp_path / "kiosk"
+    assert run_capture(clip, out) == 0
+    first = {r["path"]: r["sha256"] for r in read_manifest(out)}
+    assert run_capture(clip, out, "--split", "val") == 0
+    rows = read_manifest(out)
+    assert len(rows) == 4 * COUNT
+    assert len({r["path"] for r in rows}) == len(rows)
+    assert [r["split"] for r in rows] == ["train"] * 2 * COUNT + ["val"] * 2 * COUNT
+    assert sorted(p.name for p in (out / "images/capture/alice/happy").iterdir()) == [
+        f"alice_happy_{n:04d}.jpg" for n in range(1, 2 * COUNT + 1)
+    ]
+    for path, sha in first.items():  # the first run's files were not overwritten
+        assert hashlib.sha256((out / path).read_bytes()).hexdigest() == sha
+
+
+def test_short_clip_is_an_error_and_keeps_what_was_saved(tmp_path, capsys):
+    short = write_clip(tmp_path / "short.avi", 4 * FPS, fps=FPS)  # surprise gets 2 of its 3 frames
+    out = tmp_path / "kiosk"
+    assert run_capture(short, out) == 1
+    err = capsys.readouterr().err
+    assert "2 of 3 frames of 'surprise'" in err
+    rows = read_manifest(out)
+    assert [r["label"] for r in rows] == ["happy"] * COUNT + ["surprise"] * 2
+    assert all((out / r["path"]).is_file() for r in rows)
+
+
+def test_bogus_expression_is_a_usage_error(clip, tmp_path, capsys):
+    out = tmp_path / "kiosk"
+    assert main(["capture", "--source", str(clip), "--out", str(out), "--subject", "alice",
+                 "--expressions", "happy,bogus", "--no-window"]) == 2
+    assert "bogus" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_bad_subject_and_missing_source(clip, tmp_path, capsys):
+    out = tmp_path / "kiosk"
+    assert main(["capture", "--source", str(clip), "--out", str(out), "--subject", "../x", "--no-window"]) == 2
+    assert "--subject" in capsys.readouterr().err
+    assert main(["capture", "--source", str(tmp_path / "gone.avi"), "--out", str(out), "--subject", "bob",
+                 "--no-window"]) == 1
+    assert "gone.avi: no such file" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_window_choice(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert capture.use_window("auto") is False
+    assert capture.use_window(False) is False
+    with pytest.raises(UsageError, match="display"):
+        capture.use_window(True)
