@@ -23,5 +23,9 @@ def yunet_model() -> Path:
     return model_path(YUNET)
 
 
+def bundled_tflite_model() -> Path:
+    return model_path(CLASSIFIER_INT8)
+
+
 def bundled_keras_model() -> Path:
     return model_path(CLASSIFIER_KERAS)

@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 EPILOG = """\
 steps:
-  1. collect    ferlite import fer2013 fer2013.csv.gz --out data/fer2013
+  1. collect    ferlite import fer2013.csv.gz --out data/fer2013
                 ferlite capture --source 0 --subject alice --out data/kiosk
   2. faces      ferlite faces data/kiosk --out data/kiosk-faces
 

@@ -564,13 +564,10 @@ def test_unknown_extension_needs_format(tmp_path, capsys):
     assert_one_line_error(rc, err, str(f), "--format")
 
 
-# --------------------------------------------------------------------------------------------- known bugs
-# Each of these fails today for a reason described in the reply to the brief; strict, so that the fix
-# shows up as an XPASS failure and the marker is removed.
+# --------------------------------------------------------------------------------------------- regressions
+# Each of these once gave a traceback or a wrong data set.
 
 
-@pytest.mark.xfail(strict=True, raises=FileNotFoundError,
-                   reason="--ferplus naming a missing file raises FileNotFoundError (traceback)")
 def test_ferplus_missing_file(tmp_path, capsys, fer_csv):
     src, _ = fer_csv
     missing = tmp_path / "nope.csv"
@@ -578,8 +575,6 @@ def test_ferplus_missing_file(tmp_path, capsys, fer_csv):
     assert_one_line_error(rc, err, str(missing))
 
 
-@pytest.mark.xfail(strict=True, raises=(IndexError, OverflowError, ValueError),
-                   reason="malformed FER2013 rows raise IndexError/OverflowError/ValueError")
 @pytest.mark.parametrize(("emotion", "value"), [("9", "1"), ("1", "300"), ("1", "x")])
 def test_fer2013_malformed_row(tmp_path, capsys, emotion, value):
     bad = tmp_path / "bad.csv"
@@ -588,8 +583,6 @@ def test_fer2013_malformed_row(tmp_path, capsys, emotion, value):
     assert_one_line_error(rc, err, str(bad), "row 2")
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="an empty or binary .csv raises EmptyDataError/UnicodeDecodeError")
 @pytest.mark.parametrize("content", [b"", b"\xd9\x00\xff\xfe" * 64], ids=["empty", "binary"])
 def test_unreadable_csv(tmp_path, capsys, content):
     bad = tmp_path / "bad.csv"
@@ -598,8 +591,6 @@ def test_unreadable_csv(tmp_path, capsys, content):
     assert_one_line_error(rc, err, str(bad))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="duplicates of images already in the data set are kept for fer2013 (auto)")
 def test_reimporting_fer2013_adds_nothing(tmp_path, capsys, fer_csv):
     src, _ = fer_csv
     out = tmp_path / "data"
@@ -610,8 +601,6 @@ def test_reimporting_fer2013_adds_nothing(tmp_path, capsys, fer_csv):
     assert m["path"].is_unique
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="a second folder with the same source name overwrites the first's images")
 def test_same_source_name_does_not_overwrite(tmp_path, capsys):
     for parent, seed in (("a", 1), ("b", 50)):
         for k in range(4):
@@ -626,8 +615,6 @@ def test_same_source_name_does_not_overwrite(tmp_path, capsys):
         assert sha256(out / row.path) == row.sha256
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="an empty cell in a subject column becomes the subject 'nan'")
 def test_labels_csv_empty_subject_cell(tmp_path, capsys):
     root = tmp_path / "src"
     lines = ["image,emotion,subject"]
@@ -640,8 +627,6 @@ def test_labels_csv_empty_subject_cell(tmp_path, capsys):
     assert "nan" not in set(read_manifest(out)["subject"])
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="a small grouped source makes StratifiedGroupKFold raise ValueError")
 def test_small_grouped_source(tmp_path, capsys):
     root = tmp_path / "src"
     lines = ["image,emotion,subject"]
@@ -654,8 +639,6 @@ def test_small_grouped_source(tmp_path, capsys):
     assert rc == 0 or "Traceback" not in err
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="a small flat source (test share rounds below the class count) makes train_test_split raise")
 def test_small_flat_source(tmp_path, capsys):
     for k in range(6):
         write_image(tmp_path / "faces" / ("happy" if k % 2 else "sad") / f"{k}.png", k)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-import shutil
 from pathlib import Path
 
 from edge.errors import DatasetError, ImageReadError, UsageError, require
@@ -51,9 +50,30 @@ def ferplus_label(votes: dict[str, int], fer2013_label: str) -> str | None:
     return fer2013_label if fer2013_label in labels else labels[0]
 
 
-def import_fer2013(csv_path: Path, out: Path, ferplus: Path | None, progress: bool) -> list[dict]:
-    import cv2
+def _fer_row(csv_path: Path, i: int, rec):
+    """(FER2013 label, 48x48 uint8 image) of csv row ``i``; DatasetError naming the row if malformed."""
     import numpy as np
+
+    where = f"{csv_path}: row {i + 2}"
+    try:
+        emotion = int(rec.emotion)
+    except (TypeError, ValueError):
+        raise DatasetError(f"{where}: emotion {rec.emotion!r} is not an integer 0..6") from None
+    if not 0 <= emotion < len(FER2013_LABELS):
+        raise DatasetError(f"{where}: emotion {emotion} is not in 0..6")
+    try:
+        pixels = np.array(str(rec.pixels).split(), dtype=np.int64)
+    except ValueError:
+        raise DatasetError(f"{where}: pixels are not space-separated integers") from None
+    if pixels.size != 48 * 48:
+        raise DatasetError(f"{where} has {pixels.size} pixels, expected 2304")
+    if pixels.min() < 0 or pixels.max() > 255:
+        raise DatasetError(f"{where}: pixel values outside 0..255")
+    return FER2013_LABELS[emotion], pixels.astype(np.uint8).reshape(48, 48)
+
+
+def import_fer2013(csv_path: Path, out: Path, ferplus: Path | None, source: str = "fer2013") -> list[dict]:
+    import cv2
     import pandas as pd
     from tqdm import tqdm
 
@@ -66,15 +86,18 @@ def import_fer2013(csv_path: Path, out: Path, ferplus: Path | None, progress: bo
         raise DatasetError(f"{csv_path}: not a FER2013 csv (missing columns {', '.join(sorted(missing))})")
     votes = None
     if ferplus is not None:
-        votes = pd.read_csv(ferplus)
+        try:
+            votes = pd.read_csv(ferplus)
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"{ferplus}: cannot read as csv: {exc}") from None
         need = set(FERPLUS_COLUMNS) | {"unknown", "NF", "Usage"}
         if need - set(votes.columns):
             raise DatasetError(f"{ferplus}: not a FER+ csv (missing {', '.join(sorted(need - set(votes.columns)))})")
         if len(votes) != len(df) or not (votes["Usage"].values == df["Usage"].values).all():
             raise DatasetError(f"{ferplus}: rows do not line up with {csv_path} (different length or Usage order)")
     rows, dropped = [], 0
-    for i, rec in enumerate(tqdm(df.itertuples(index=False), total=len(df), desc="fer2013", disable=not progress)):
-        fer_label = FER2013_LABELS[int(rec.emotion)]
+    for i, rec in enumerate(tqdm(df.itertuples(index=False), total=len(df), desc=source)):
+        fer_label, pixels = _fer_row(csv_path, i, rec)
         label, extra = fer_label, {}
         if votes is not None:
             v = votes.iloc[i]
@@ -85,15 +108,12 @@ def import_fer2013(csv_path: Path, out: Path, ferplus: Path | None, progress: bo
                 continue
             extra = {f"votes_{FERPLUS_COLUMNS[k]}": counts[k] for k in FERPLUS_COLUMNS}
             extra.update(votes_unknown=counts["unknown"], votes_nf=counts["NF"], fer2013_label=fer_label)
-        pixels = np.array(rec.pixels.split(), dtype=np.uint8)
-        if pixels.size != 48 * 48:
-            raise DatasetError(f"{csv_path}: row {i + 2} has {pixels.size} pixels, expected 2304")
-        ok, png = cv2.imencode(".png", pixels.reshape(48, 48))
+        ok, png = cv2.imencode(".png", pixels)
         data = png.tobytes()
-        rel = Path("images") / "fer2013" / rec.Usage / f"{i:05d}.png"
+        rel = Path("images") / source / rec.Usage / f"{i:05d}.png"
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_bytes(data)
-        rows.append(dict(path=rel.as_posix(), label=label, split=rec.Usage, source="fer2013", subject="",
+        rows.append(dict(path=rel.as_posix(), label=label, split=rec.Usage, source=source, subject="",
                          sha256=dataset.sha256_bytes(data), width=48, height=48, **extra))
     if votes is not None:
         print(f"FER+: {dropped} rows dropped (no FER+ image, or unknown / not-a-face among the top votes)")
@@ -106,9 +126,13 @@ def _copy_image(src: Path, out: Path, rel: Path) -> dict:
 
     data = src.read_bytes()
     img = decode_image(data)
+    sha = dataset.sha256_bytes(data)
+    if (out / rel).exists() and dataset.sha256_file(out / rel) != sha:
+        # an earlier import (same source name, same relative path) holds another image: keep it
+        rel = rel.with_name(f"{rel.stem}_{sha[:8]}{rel.suffix}")
     (out / rel).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, out / rel)
-    return dict(path=rel.as_posix(), sha256=dataset.sha256_bytes(data), width=img.width, height=img.height)
+    (out / rel).write_bytes(data)
+    return dict(path=rel.as_posix(), sha256=sha, width=img.width, height=img.height)
 
 
 def _label_or_none(name: str) -> str | None:
@@ -150,7 +174,10 @@ def import_labels_csv(csv_path: Path, out: Path, source: str, images: Path | Non
     import pandas as pd
     from tqdm import tqdm
 
-    df = pd.read_csv(csv_path, dtype=str)
+    try:
+        df = pd.read_csv(csv_path, dtype=str)
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{csv_path}: cannot read as csv: {exc}") from None
     cols = {c.lower(): c for c in df.columns}
     img_col = cols.get("image") or cols.get("path") or cols.get("file")
     lab_col = cols.get("emotion") or cols.get("label") or cols.get("expression")
@@ -169,7 +196,8 @@ def import_labels_csv(csv_path: Path, out: Path, source: str, images: Path | Non
         if label is None:
             bad.append((str(src), f"unknown label {rec[lab_col]!r}"))
             continue
-        subject = str(rec.get(cols.get("subject", ""), "") or "")
+        raw = rec.get(cols["subject"]) if "subject" in cols else None
+        subject = "" if raw is None or pd.isna(raw) else str(raw).strip()
         if pattern and not subject:
             m = pattern.search(Path(name).name)
             subject = m.group(1) if m else ""
@@ -191,7 +219,7 @@ def detect_format(path: Path) -> str:
         try:
             with opener(path, "rt") as f:
                 header = f.readline().lower()
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             raise DatasetError(f"{path}: cannot read: {exc}") from None
         return "fer2013" if "pixels" in header else "labels-csv"
     raise UsageError(f"{path}: cannot tell the format; pass --format")
@@ -217,7 +245,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     require("pandas", "train", "import")
     require("sklearn", "train", "import")
-    from .splits import assign_splits, find_duplicates
+    from .splits import ALREADY_PRESENT, assign_splits, find_duplicates
 
     if not args.path.exists():
         raise UsageError(f"{args.path}: no such file or folder")
@@ -228,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
     existing = dataset.read_rows(args.out)
     bad: list[tuple[str, str]] = []
     if fmt == "fer2013":
-        rows = import_fer2013(args.path, args.out, args.ferplus, progress=True)
+        rows = import_fer2013(args.path, args.out, args.ferplus, source)
     elif args.ferplus:
         raise UsageError("--ferplus applies to a FER2013 csv only")
     elif fmt == "folder":
@@ -238,6 +266,8 @@ def run(args: argparse.Namespace) -> int:
 
     drop = args.duplicates == "drop" or (args.duplicates == "auto" and fmt != "fer2013")
     unique, dups = find_duplicates(rows, {r["sha256"] for r in existing})
+    # images already in the data set are never added twice, unless --duplicates keep
+    present = {id(r) for r, orig in dups if orig == ALREADY_PRESENT} if args.duplicates != "keep" else set()
     if dups:
         report = args.out / f"duplicates_{source}.csv"
         dataset.write_rows(args.out, [], ())  # ensure folder exists
@@ -246,9 +276,12 @@ def run(args: argparse.Namespace) -> int:
             f.writelines(f"{r['path']},{orig},{r['split']}\n" for r, orig in dups)
         cross = sum(1 for r, orig in dups if not orig.startswith(f"images/{source}/{r['split']}/"))
         print(f"{len(dups)} exact duplicates ({cross} across splits or data sets), listed in {report}; "
-              + ("dropped" if drop else "kept (use --duplicates drop to drop them)"))
+              + ("dropped" if drop else "kept (use --duplicates drop to drop them)"
+                 + (f", except {len(present)} already in the data set, dropped" if present else "")))
     if drop:
         rows = unique
+    elif present:
+        rows = [r for r in rows if id(r) not in present]
     assign_splits(rows, args.val, args.test, args.seed)
     extra = [c for c in VOTE_COLUMNS + ["fer2013_label"] if rows and c in rows[0]]
     manifest = dataset.write_rows(args.out, existing + rows, extra)

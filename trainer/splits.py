@@ -6,10 +6,13 @@ import logging
 
 log = logging.getLogger(__name__)
 
+#: ``duplicate_of`` of a row whose image is already in the data set being added to.
+ALREADY_PRESENT = "(already in the data set)"
+
 
 def find_duplicates(rows: list[dict], seen: set[str] | None = None) -> tuple[list[dict], list[tuple[dict, str]]]:
     """Split rows into (first occurrences, duplicates with the path they duplicate)."""
-    first: dict[str, str] = {h: "(already in the data set)" for h in (seen or set())}
+    first: dict[str, str] = {h: ALREADY_PRESENT for h in (seen or set())}
     unique, dups = [], []
     for r in rows:
         h = r["sha256"]
@@ -46,21 +49,29 @@ def assign_splits(rows: list[dict], val: float, test: float, seed: int) -> None:
 def _take(idx, labels, subjects, frac: float, seed: int, grouped: bool):
     """A stratified (and grouped) fraction of ``idx``."""
     import numpy as np
-    from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+    from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, train_test_split
 
     if frac <= 0 or len(idx) < 2:
         return np.array([], dtype=int)
     y = labels[idx]
     if grouped:
         groups = np.array(subjects)[idx]
+        if len(set(groups)) < 2:
+            return np.array([], dtype=int)
         n_splits = max(2, min(int(round(1 / frac)), len(set(groups))))
-        sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        _, held = next(sgkf.split(idx, y, groups))
+        try:
+            sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+            _, held = next(sgkf.split(idx, y, groups))
+        except ValueError:  # fewer images per class than folds
+            log.warning("too few images per class for a stratified grouped split: split by subject only")
+            _, held = next(GroupShuffleSplit(n_splits=1, test_size=frac, random_state=seed).split(idx, y, groups))
         return idx[held]
     counts = {c: (y == c).sum() for c in set(y)}
     stratify = y if min(counts.values()) >= 2 else None
     if stratify is None:
         log.warning("some class has a single image: split is not stratified")
-    n = max(1, int(round(frac * len(idx))))
+    n = min(max(1, int(round(frac * len(idx)))), len(idx) - 1)
+    if stratify is not None and not len(counts) <= n <= len(idx) - len(counts):
+        stratify = None  # too few images to hold one of each class on both sides
     _, held = train_test_split(idx, test_size=n, stratify=stratify, random_state=seed)
     return np.sort(held)

@@ -1,0 +1,91 @@
+"""The expression classifier on the device: one TFLite model, loaded once, one verb."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .modelinfo import ModelInfo
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    confidence: float
+    probs: tuple[float, ...]
+    labels: tuple[str, ...]
+
+    def top_k(self, k: int = 3) -> list[tuple[str, float]]:
+        order = sorted(range(len(self.probs)), key=lambda i: self.probs[i], reverse=True)
+        return [(self.labels[i], self.probs[i]) for i in order[:k]]
+
+
+class ExpressionClassifier:
+    """``classify(face)`` takes a face crop (grey or BGR, any size; resized to the model's input) and
+    returns a :class:`Prediction`. ``flip=True`` averages the face and its mirror image (two invokes)."""
+
+    def __init__(self, model_path: str | Path | None = None, *, num_threads: int = 1, flip: bool = False,
+                 backend: str | None = None):
+        from .assets import bundled_tflite_model
+        from .runtime import load_interpreter
+
+        self.model_path = Path(model_path) if model_path else bundled_tflite_model()
+        self.info = ModelInfo.for_model(self.model_path)
+        self._interp, self.backend = load_interpreter(self.model_path, num_threads, prefer=backend)
+        self.flip = flip
+        inp = self._interp.get_input_details()[0]
+        out = self._interp.get_output_details()[0]
+        self._in_index, self._out_index = inp["index"], out["index"]
+        self._in_dtype = inp["dtype"]
+        self._in_q = inp["quantization"]
+        self._out_q = out["quantization"]
+        self.input_shape = tuple(inp["shape"])
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.info.labels
+
+    def _preprocess(self, face: np.ndarray) -> np.ndarray:
+        import cv2
+        import numpy as np
+
+        size = self.info.input_size
+        if face.ndim == 3:
+            face = cv2.cvtColor(face, cv2.COLOR_BGR2GRAY)
+        if face.shape != (size, size):
+            interp = cv2.INTER_AREA if face.shape[0] > size else cv2.INTER_LINEAR
+            face = cv2.resize(face, (size, size), interpolation=interp)
+        x = face.astype(np.float32)[None, :, :, None]
+        scale, zero = self._in_q
+        if np.issubdtype(self._in_dtype, np.integer) and scale:
+            info = np.iinfo(self._in_dtype)
+            return np.clip(np.round(x / scale + zero), info.min, info.max).astype(self._in_dtype)
+        return x.astype(self._in_dtype)
+
+    def _invoke(self, x: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        self._interp.set_tensor(self._in_index, x)
+        self._interp.invoke()
+        y = self._interp.get_tensor(self._out_index)[0]
+        scale, zero = self._out_q
+        if np.issubdtype(y.dtype, np.integer) and scale:
+            return (y.astype(np.float32) - zero) * scale
+        return y.astype(np.float32)
+
+    def probabilities(self, face: np.ndarray) -> np.ndarray:
+        """Class probabilities (in ``labels`` order) for one face."""
+        x = self._preprocess(face)
+        p = self._invoke(x)
+        if self.flip:
+            p = (p + self._invoke(x[:, :, ::-1, :].copy())) / 2
+        return p
+
+    def classify(self, face: np.ndarray) -> Prediction:
+        p = self.probabilities(face)
+        i = int(p.argmax())
+        return Prediction(self.labels[i], float(p[i]), tuple(float(v) for v in p), self.labels)

@@ -1,0 +1,48 @@
+"""What travels with a model: labels, input size and pixel format, in a sidecar JSON next to the file
+(``model.tflite`` -> ``model.json``), so the runtime reads them instead of hard-coding them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import ModelLoadError
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    labels: tuple[str, ...]
+    input_size: int = 48
+    #: "grey": one channel of raw 0..255 pixels; normalisation happens inside the model.
+    pixel_format: str = "grey"
+    arch: str = ""
+    precision: str = "float32"
+    metrics: dict = field(default_factory=dict)
+
+    @staticmethod
+    def sidecar(model_path: str | Path) -> Path:
+        return Path(model_path).with_suffix(".json")
+
+    @classmethod
+    def for_model(cls, model_path: str | Path) -> ModelInfo:
+        path = cls.sidecar(model_path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ModelLoadError(f"{path}: the model's sidecar (labels, input size) is missing") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelLoadError(f"{path}: unreadable model sidecar: {exc}") from None
+        known = set(cls.__dataclass_fields__)
+        try:
+            info = cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as exc:
+            raise ModelLoadError(f"{path}: bad model sidecar: {exc}") from None
+        if not info.labels:
+            raise ModelLoadError(f"{path}: no labels")
+        return cls(**{**asdict(info), "labels": tuple(info.labels)})
+
+    def write(self, model_path: str | Path) -> Path:
+        path = self.sidecar(model_path)
+        path.write_text(json.dumps({**asdict(self), "labels": list(self.labels)}, indent=1) + "\n")
+        return path

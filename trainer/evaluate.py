@@ -1,0 +1,114 @@
+"""Evaluate a Keras or TFLite expression model on a data set split or a FER2013-layout csv.
+
+Reports accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix; --out writes
+confusion.csv, confusion.png and per_class.csv, --json writes the figures. TFLite models run through
+the same ExpressionClassifier the device uses. With no --model, the bundled int8 model is evaluated:
+
+    ferlite evaluate --data fer2013.csv --usage PrivateTest --json out.json
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.errors import DatasetError, ModelLoadError, UsageError
+
+
+@dataclass(frozen=True)
+class EvalData:
+    x: np.ndarray  # (N, S, S, 1) uint8
+    labels: list[str]
+    name: str
+
+
+def load_fer_csv(path: Path, usage: str) -> EvalData:
+    import pandas as pd
+
+    from edge.labels import FER2013_LABELS
+
+    try:
+        df = pd.read_csv(path, usecols=["emotion", "pixels", "Usage"])
+    except (ValueError, OSError) as exc:
+        raise DatasetError(f"{path}: not a FER2013-layout csv (emotion,pixels,Usage): {exc}") from None
+    part = df[df["Usage"] == usage]
+    if part.empty:
+        raise DatasetError(f"{path}: no rows with Usage={usage!r} (found {', '.join(sorted(set(df['Usage'])))})")
+    x = np.stack([np.array(p.split(), np.uint8) for p in part["pixels"]]).reshape(-1, 48, 48, 1)
+    return EvalData(x, [FER2013_LABELS[int(e)] for e in part["emotion"]], f"{path.name}:{usage}")
+
+
+def load_dataset_split(path: str, split: str | None, size: int) -> EvalData:
+    from trainer import dataset
+    from trainer.data import default_split_names, load_split
+
+    df = dataset.load(path)
+    split = split or default_split_names(set(df["split"].dropna()))[1]
+    classes = sorted(set(df["label"].dropna()))
+    s = load_split(df, split, classes, size, progress=False)
+    return EvalData(s.x, [classes[i] for i in s.y], f"{path}:{split}")
+
+
+def model_labels(model_path: Path) -> tuple[str, ...]:
+    """Labels of a model: its sidecar JSON, or the run's config.json for a training checkpoint."""
+    from edge.modelinfo import ModelInfo
+
+    if ModelInfo.sidecar(model_path).exists():
+        return ModelInfo.for_model(model_path).labels
+    cfg = model_path.parent / "config.json"
+    if cfg.exists():
+        return tuple(json.loads(cfg.read_text())["classes"])
+    raise ModelLoadError(f"{model_path}: no labels found (expected {ModelInfo.sidecar(model_path).name} "
+                         "or the run's config.json beside it)")
+
+
+def predict(model_path: Path, x: np.ndarray, flip: bool = False, threads: int = 1) -> np.ndarray:
+    """Class probabilities for a batch of uint8 faces, from a .keras or .tflite model."""
+    if model_path.suffix == ".tflite":
+        from edge.classifier import ExpressionClassifier
+
+        clf = ExpressionClassifier(model_path, num_threads=threads, flip=flip)
+        return np.stack([clf.probabilities(face[:, :, 0]) for face in x])
+    if model_path.suffix != ".keras":
+        raise UsageError(f"{model_path}: expected a .keras or .tflite model")
+    from trainer.model import import_keras
+
+    keras = import_keras()
+    model = keras.models.load_model(model_path)
+    xf = x.astype(np.float32)
+    p = model.predict(xf, batch_size=256, verbose=0)
+    if flip:
+        p = (p + model.predict(xf[:, :, ::-1, :], batch_size=256, verbose=0)) / 2
+    return p
+
+
+def metrics(true: list[str], probs: np.ndarray, labels: tuple[str, ...]) -> dict:
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+    y = np.array([labels.index(t) for t in true])
+    pred = probs.argmax(1)
+    idx = list(range(len(labels)))
+    p, r, f, n = precision_recall_fscore_support(y, pred, labels=idx, zero_division=0)
+    return {
+        "n": int(len(y)),
+        "accuracy": float(accuracy_score(y, pred)),
+        "macro_f1": float(f1_score(y, pred, labels=idx, average="macro", zero_division=0)),
+        "per_class": {labels[i]: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                                  "support": int(n[i])} for i in idx},
+        "labels": list(labels),
+        "confusion": confusion_matrix(y, pred, labels=idx).tolist(),
+    }
+
+
+def evaluate(model_path: Path, data: EvalData, flip: bool = False) -> dict:
+    labels = model_labels(model_path)
+    keep = [i for i, t in enumerate(data.labels) if t in labels]
+    if not keep:
+        raise DatasetError(f"{data.name}: no rows with a label the model knows ({', '.join(labels)})")
+    probs = predict(model_path, data.x[keep], flip)
+    result = metrics([data.labels[i] for i in keep], probs, labels)
+    result.update(model=str(model_path), data=data.name, flip=flip, skipped_unknown_label=len(data.labels) - len(keep))
+    return result
