@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "capture": ("trainer.capture", "guided capture of expression images from a camera or video file"),
     "faces": ("trainer.faces", "detect, align and crop faces from a data set or folder of images"),
     "train": ("trainer.train", "train (or fine-tune) the expression classifier"),
+    "evaluate": ("trainer.evaluate", "accuracy, macro-F1, per-class figures and confusion matrix of a model"),
+    "convert": ("converters.convert", "convert a Keras model to int8 / float16 TFLite, with a parity check"),
 }
 
 EPILOG = """\
@@ -29,6 +31,9 @@ steps:
   1. collect    ferlite import fer2013.csv.gz --out data/fer2013
                 ferlite capture --source 0 --subject alice --out data/kiosk
   2. faces      ferlite faces data/kiosk --out data/kiosk-faces
+  3. train      ferlite train data/fer2013
+                ferlite evaluate --model runs/train/exp --data data/fer2013
+                ferlite convert runs/train/exp --data data/fer2013
 
 Run `ferlite COMMAND --help` for the options of each command. Set DEBUG=1 for tracebacks.
 """

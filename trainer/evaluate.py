@@ -9,13 +9,16 @@ the same ExpressionClassifier the device uses. With no --model, the bundled int8
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from edge.errors import DatasetError, ModelLoadError, UsageError, require
 
-from edge.errors import DatasetError, ModelLoadError, UsageError
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class EvalData:
 
 
 def load_fer_csv(path: Path, usage: str) -> EvalData:
+    import numpy as np
     import pandas as pd
 
     from edge.labels import FER2013_LABELS
@@ -67,6 +71,8 @@ def model_labels(model_path: Path) -> tuple[str, ...]:
 
 def predict(model_path: Path, x: np.ndarray, flip: bool = False, threads: int = 1) -> np.ndarray:
     """Class probabilities for a batch of uint8 faces, from a .keras or .tflite model."""
+    import numpy as np
+
     if model_path.suffix == ".tflite":
         from edge.classifier import ExpressionClassifier
 
@@ -86,6 +92,7 @@ def predict(model_path: Path, x: np.ndarray, flip: bool = False, threads: int = 
 
 
 def metrics(true: list[str], probs: np.ndarray, labels: tuple[str, ...]) -> dict:
+    import numpy as np
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
     y = np.array([labels.index(t) for t in true])
@@ -112,3 +119,54 @@ def evaluate(model_path: Path, data: EvalData, flip: bool = False) -> dict:
     result = metrics([data.labels[i] for i in keep], probs, labels)
     result.update(model=str(model_path), data=data.name, flip=flip, skipped_unknown_label=len(data.labels) - len(keep))
     return result
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, default=None,
+                   help="a .tflite or .keras model, or a training run folder (default: the bundled int8 model)")
+    p.add_argument("--data", required=True, help="a data-set folder / manifest.csv, or a FER2013-layout csv")
+    p.add_argument("--usage", default="", help="FER2013 csv: the Usage to evaluate (Training, PublicTest, PrivateTest)")
+    p.add_argument("--split", default="", help="data set: the split to evaluate (default PublicTest, else val)")
+    p.add_argument("--flip", action="store_true", help="average each face with its mirror image")
+    p.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    p.add_argument("--out", type=Path, help="folder for confusion.csv, confusion.png and per_class.csv")
+
+
+def run(args: argparse.Namespace) -> int:
+    require("pandas", "train", "evaluate")
+    require("sklearn", "train", "evaluate")
+    from edge.assets import bundled_tflite_model
+
+    from .report import summary_table, write_confusion
+
+    model = args.model or bundled_tflite_model()
+    if model.is_dir():
+        model = model / "best.keras"
+    if not model.exists():
+        raise UsageError(f"{model}: no such model")
+    data_path = Path(args.data)
+    if not data_path.exists():
+        raise UsageError(f"{data_path}: no such file or folder")
+    is_fer_csv = data_path.is_file() and data_path.name != "manifest.csv" and data_path.suffix in (".csv", ".gz")
+    if is_fer_csv:
+        data = load_fer_csv(data_path, args.usage or "PublicTest")
+    else:
+        if args.usage:
+            raise UsageError("--usage applies to a FER2013-layout csv; use --split for a data set")
+        from edge.modelinfo import ModelInfo
+
+        size = ModelInfo.for_model(model).input_size if ModelInfo.sidecar(model).exists() else 48
+        data = load_dataset_split(args.data, args.split or None, size)
+    result = evaluate(model, data, flip=args.flip)
+    print(f"{model} on {data.name} ({result['n']} faces{', flip-averaged' if args.flip else ''})")
+    print(summary_table(result))
+    if result["skipped_unknown_label"]:
+        print(f"({result['skipped_unknown_label']} faces skipped: their label is not one the model knows)")
+    if args.out:
+        write_confusion(result, args.out, f"{model.name} on {data.name}")
+        print(f"wrote confusion.csv, confusion.png, per_class.csv to {args.out}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1))
+        print(f"wrote {args.json}")
+    return 0

@@ -161,7 +161,23 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
         steps = math.ceil(len(train_s.y) / cfg.batch)
         model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=state["epoch"],
                   callbacks=_callbacks(keras, run_dir, cfg, state, steps), verbose=0)
+    _final_report(keras, run_dir, cfg, val_s)
     return state
+
+
+def _final_report(keras, run_dir: Path, cfg: TrainConfig, val_s) -> None:
+    """Curves, and the best model's figures and confusion matrix on the validation split."""
+    from trainer.evaluate import metrics
+    from trainer.report import summary_table, write_confusion, write_curves
+
+    write_curves(run_dir / "metrics.csv", run_dir / "curves.png")
+    best = keras.models.load_model(run_dir / "best.keras")
+    probs = best.predict(val_s.x.astype("float32"), batch_size=256, verbose=0)
+    result = metrics([cfg.classes[i] for i in val_s.y], probs, tuple(cfg.classes))
+    result.update(model=str(run_dir / "best.keras"), data=f"{cfg.data}:{cfg.val_split}")
+    (run_dir / "results.json").write_text(json.dumps(result, indent=1))
+    write_confusion(result, run_dir, f"best.keras on {cfg.val_split}")
+    print(summary_table(result))
 
 
 def _load_init_weights(keras, model, init: str) -> None:

@@ -1,0 +1,97 @@
+"""Convert a trained Keras model to TFLite (int8 and float16) and check it.
+
+The labels, input size and pixel format travel in a sidecar JSON next to each .tflite file. A parity
+check is part of conversion: the Keras model and each TFLite file are evaluated on the same split, and
+conversion fails (exit code 1) if int8 loses more than --max-drop points of accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edge.errors import FerliteError, UsageError, require
+
+
+class ConversionError(FerliteError):
+    """A converted model failed its parity check."""
+
+
+def resolve_keras(path: Path) -> Path:
+    """A .keras file, or a run folder (its best.keras)."""
+    if path.is_dir():
+        path = path / "best.keras"
+    if path.suffix != ".keras" or not path.is_file():
+        raise UsageError(f"{path}: expected a .keras model or a training run folder holding best.keras")
+    return path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", type=Path, help="a .keras model, or a training run folder (uses its best.keras)")
+    p.add_argument("--data", required=True, help="data set for calibration and the parity check")
+    p.add_argument("--calib-split", default="", help="split the int8 calibration faces come from (default: training)")
+    p.add_argument("--val-split", default="", help="split for the parity check (default: PublicTest, else val)")
+    p.add_argument("--precision", nargs="+", choices=["int8", "float16", "float32"], default=["int8", "float16"],
+                   help="precisions to export")
+    p.add_argument("--samples", type=int, default=300, help="representative faces for int8 calibration (100-500)")
+    p.add_argument("--max-drop", type=float, default=1.0, help="largest accuracy loss allowed for int8, in points")
+    p.add_argument("--out", type=Path, default=Path("models"), help="output folder")
+    p.add_argument("--name", default="", help="file stem (default ferlite_<arch>)")
+
+
+def run(args: argparse.Namespace) -> int:
+    require("tensorflow", "train", "convert")
+    from edge.modelinfo import ModelInfo
+    from edge.tables import format_table
+    from trainer import dataset
+    from trainer.data import default_split_names, load_split
+    from trainer.evaluate import EvalData, evaluate, model_labels
+    from trainer.model import import_keras
+
+    from .tflite import EXPORTERS, Int8Config
+
+    if not 100 <= args.samples <= 500:
+        raise UsageError(f"--samples {args.samples}: use 100 to 500 calibration faces")
+    keras_path = resolve_keras(args.model)
+    labels = model_labels(keras_path)
+    keras = import_keras()
+    model = keras.models.load_model(keras_path)
+    size = int(model.input_shape[1])
+    df = dataset.load(args.data)
+    train_split, val_split = default_split_names(set(df["split"].dropna()))
+    calib = load_split(df, args.calib_split or train_split, list(labels), size, progress=False)
+    val = load_split(df, args.val_split or val_split, list(labels), size, progress=False)
+    val_data = EvalData(val.x, [labels[i] for i in val.y], f"{args.data}:{args.val_split or val_split}")
+    arch = model.name.removeprefix("ferlite_").replace("_", "-")
+    stem = args.name or f"ferlite_{arch.replace('-', '_')}"
+
+    reference = evaluate(keras_path, val_data)
+    rows = [["keras float32", f"{reference['accuracy']:.4f}", f"{reference['macro_f1']:.3f}",
+             keras_path.stat().st_size, ""]]
+    failures = []
+    for precision in args.precision:
+        out = args.out / f"{stem}_{precision}.tflite"
+        if precision == "int8":
+            EXPORTERS[precision](model, out, Int8Config.for_full_integer(calib.x, args.samples))
+        else:
+            EXPORTERS[precision](model, out)
+        info = ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision=precision)
+        info.write(out)
+        result = evaluate(out, val_data)
+        drop = 100 * (reference["accuracy"] - result["accuracy"])
+        info = ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision=precision,
+                         metrics={"data": val_data.name, "accuracy": round(result["accuracy"], 4),
+                                  "macro_f1": round(result["macro_f1"], 4),
+                                  "keras_accuracy": round(reference["accuracy"], 4)})
+        info.write(out)
+        rows.append([f"tflite {precision}", f"{result['accuracy']:.4f}", f"{result['macro_f1']:.3f}",
+                     out.stat().st_size, f"{drop:+.2f}"])
+        if precision == "int8" and drop > args.max_drop:
+            failures.append(f"int8 loses {drop:.2f} points of accuracy (limit {args.max_drop})")
+    print(format_table(["model", "accuracy", "macro-F1", "bytes", "drop (points)"], rows))
+    (args.out / f"{stem}_conversion.json").write_text(json.dumps({"rows": rows, "data": val_data.name}, indent=1))
+    if failures:
+        raise ConversionError("; ".join(failures) + f" on {val_data.name}")
+    print(f"wrote {', '.join(f'{stem}_{p}.tflite' for p in args.precision)} (+ .json sidecars) to {args.out}")
+    return 0

@@ -1,0 +1,118 @@
+"""Round trip on the committed face fixture: train a tiny model, convert it, run it in the device
+interpreter, and check it agrees with Keras. Also resume, and the conversion parity check."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow", reason="the round trip needs the train extra (TensorFlow)")
+
+from edge.classifier import ExpressionClassifier  # noqa: E402
+from edge.cli import main  # noqa: E402
+from edge.modelinfo import ModelInfo  # noqa: E402
+
+FACES = Path(__file__).parent / "data" / "faces"
+#: int8 probabilities may differ from Keras by the output step (1/256) plus activation rounding.
+INT8_PROB_TOL = 0.06
+FLOAT16_PROB_TOL = 0.01
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    project = tmp_path_factory.mktemp("runs")
+    assert main(["train", str(FACES), "--arch", "tiny", "--epochs", "2", "--batch", "32",
+                 "--project", str(project)]) == 0
+    return project / "exp"
+
+
+@pytest.fixture(scope="module")
+def converted(trained, tmp_path_factory):
+    out = tmp_path_factory.mktemp("models")
+    assert main(["convert", str(trained), "--data", str(FACES), "--samples", "100", "--max-drop", "100",
+                 "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def faces():
+    from trainer import dataset
+    from trainer.data import load_split
+
+    df = dataset.load(FACES)
+    classes = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    return load_split(df, "val", classes, 48, progress=False).x
+
+
+def test_run_folder_holds_everything(trained):
+    for name in ("best.keras", "last.keras", "config.json", "metrics.csv", "state.json", "curves.png",
+                 "confusion.png", "confusion.csv", "results.json"):
+        assert (trained / name).is_file(), name
+    assert json.loads((trained / "state.json").read_text())["epoch"] == 2
+    assert json.loads((trained / "config.json").read_text())["classes"][0] == "angry"
+
+
+def _keras_probs(path: Path, x: np.ndarray) -> np.ndarray:
+    from trainer.model import import_keras
+
+    return import_keras().models.load_model(path).predict(x.astype(np.float32), verbose=0)
+
+
+@pytest.mark.parametrize(("precision", "tol"), [("int8", INT8_PROB_TOL), ("float16", FLOAT16_PROB_TOL)])
+def test_device_interpreter_agrees_with_keras(trained, converted, faces, precision, tol):
+    model = converted / f"ferlite_tiny_{precision}.tflite"
+    clf = ExpressionClassifier(model)
+    assert clf.backend == "ai_edge_litert"
+    assert clf.labels == ModelInfo.for_model(model).labels and len(clf.labels) == 7
+    lite = np.stack([clf.probabilities(f[:, :, 0]) for f in faces])
+    ref = _keras_probs(trained / "best.keras", faces)
+    assert np.abs(lite - ref).max() <= tol, np.abs(lite - ref).max()
+    top2 = np.sort(ref, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 2 * tol  # where rounding cannot flip the winner
+    assert (lite.argmax(1)[clear] == ref.argmax(1)[clear]).all()
+    pred = clf.classify(faces[0][:, :, 0])
+    assert pred.label == clf.labels[int(lite[0].argmax())] and abs(sum(pred.probs) - 1) < 0.05
+
+
+def test_int8_model_is_full_integer(converted):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(converted / "ferlite_tiny_int8.tflite"))
+    assert interp.get_input_details()[0]["dtype"] == np.int8
+    assert interp.get_output_details()[0]["dtype"] == np.int8
+
+
+def test_parity_failure_fails_the_conversion(trained, tmp_path, capsys):
+    rc = main(["convert", str(trained), "--data", str(FACES), "--samples", "100", "--max-drop", "-1",
+               "--precision", "int8", "--out", str(tmp_path)])
+    assert rc == 1
+    assert "int8 loses" in capsys.readouterr().err
+
+
+def test_resume_continues_an_interrupted_run(trained, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    state = json.loads((run / "state.json").read_text())
+    (run / "state.json").write_text(json.dumps({**state, "epoch": 1}))  # as if killed after epoch 1
+    with open(run / "metrics.csv") as f:
+        rows = list(csv.reader(f))
+    with open(run / "metrics.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows[:2])
+    assert main(["train", "--resume", str(run)]) == 0
+    with open(run / "metrics.csv") as f:
+        epochs = [r["epoch"] for r in csv.DictReader(f)]
+    assert epochs == ["1", "2"]
+    assert json.loads((run / "state.json").read_text())["epoch"] == 2
+
+
+def test_evaluate_writes_json_and_confusion(converted, tmp_path):
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--model", str(converted / "ferlite_tiny_int8.tflite"), "--data", str(FACES),
+                 "--split", "val", "--json", str(out / "r.json"), "--out", str(out)]) == 0
+    r = json.loads((out / "r.json").read_text())
+    assert r["n"] == 36 and 0 <= r["accuracy"] <= 1 and len(r["confusion"]) == 7
+    assert (out / "confusion.png").is_file() and (out / "per_class.csv").is_file()
