@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
 
 from .errors import ModelLoadError, UsageError
@@ -129,8 +131,17 @@ class HaarDetector:
         return _sorted(faces)
 
 
-#: name -> detector class; options are passed to the constructor.
-DETECTORS: dict[str, type] = {"yunet": YuNetDetector, "haar": HaarDetector}
+def _blazeface(**options) -> FaceDetector:
+    """Import BlazeFace on first use: edge.blazeface imports this module (for Face)."""
+    from .blazeface import BlazeFaceDetector
+
+    return BlazeFaceDetector(**options)
+
+
+#: name -> detector class (or factory); options are passed to it.
+DETECTORS: dict[str, Callable[..., FaceDetector]] = {
+    "yunet": YuNetDetector, "haar": HaarDetector, "blazeface": _blazeface,
+}
 
 
 def create_detector(name: str, **options) -> FaceDetector:

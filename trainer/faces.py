@@ -102,8 +102,9 @@ def process(root: Path, row: dict, out: Path, detector, opts: argparse.Namespace
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="data-set folder or manifest.csv, a folder of images, or a quoted glob")
     p.add_argument("--out", "-o", type=Path, required=True, help="output data-set folder for the crops")
-    p.add_argument("--detector", default="yunet", help="face detector: yunet or haar")
-    p.add_argument("--score", type=float, default=None, help="detector score threshold (yunet default 0.8)")
+    p.add_argument("--detector", default="yunet", help="face detector: yunet, haar or blazeface")
+    p.add_argument("--score", type=float, default=None,
+                   help="detector score threshold (defaults: yunet 0.8, blazeface 0.5)")
     p.add_argument("--keep", choices=["largest", "all"], default="largest",
                    help="largest: one face per image (skipped when another face is of similar size); all: every face")
     p.add_argument("--similar", type=float, default=0.6,
