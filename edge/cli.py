@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("trainer.train", "train (or fine-tune) the expression classifier"),
     "evaluate": ("trainer.evaluate", "accuracy, macro-F1, per-class figures and confusion matrix of a model"),
     "convert": ("converters.convert", "convert a Keras model to int8 / float16 TFLite, with a parity check"),
+    "recognize": ("edge.recognize", "recognize expressions in images, videos, cameras and streams"),
+    "bench": ("edge.bench", "per-stage latency and frames/s of the pipeline on this machine"),
 }
 
 EPILOG = """\

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
+import sys
 from pathlib import Path
 
 from .errors import ModelLoadError
@@ -32,6 +35,25 @@ def interpreter_class(prefer: str | None = None):
     raise ModelLoadError(f"no TFLite interpreter is installed: pip install ai-edge-litert (tried {names})")
 
 
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence what native code writes to fd 2 (e.g. LiteRT's 'Created TensorFlow Lite XNNPACK delegate')."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 def load_interpreter(path: str | Path, num_threads: int = 1, prefer: str | None = None):
     """Build and allocate an interpreter once (never per frame); returns (interpreter, backend name)."""
     path = Path(path)
@@ -39,8 +61,9 @@ def load_interpreter(path: str | Path, num_threads: int = 1, prefer: str | None 
         raise ModelLoadError(f"{path}: model file not found")
     cls, backend = interpreter_class(prefer)
     try:
-        interp = cls(model_path=str(path), num_threads=num_threads)
-        interp.allocate_tensors()
+        with quiet_native_stderr():
+            interp = cls(model_path=str(path), num_threads=num_threads)
+            interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise ModelLoadError(f"{path}: not a loadable TFLite model ({backend}): {exc}") from None
     log.debug("loaded %s with %s, %d thread(s)", path, backend, num_threads)

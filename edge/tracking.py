@@ -1,0 +1,182 @@
+"""A light multi-face tracker with per-track smoothing of the expression probabilities.
+
+Each frame's detections (box, probabilities, detector score) are matched to the live tracks by
+greedy IoU, highest overlap first. A detection that matches no track starts a new one (ids count up
+from 1 and are never reused); a track not seen for more than ``max_age`` seconds of the source's
+clock expires. A track's label is the argmax of the mean of its last ``window`` probability vectors,
+or :data:`~edge.results.UNCERTAIN` when that mean's top probability is under ``threshold``::
+
+    tracker = Tracker(labels, window=5)
+    faces = tracker.update(frame.timestamp, [Detection(box, probs, score), ...])
+
+Pure Python and the standard library only; one tracker per source, used from one thread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .results import UNCERTAIN, FaceResult
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face of one frame, before tracking: box (x, y, w, h), probabilities in labels order, and the
+    detector's score. ``probs`` may be any sequence (a numpy array too); it is stored as a tuple of floats."""
+
+    box: Box
+    probs: tuple[float, ...]
+    det_score: float = 0.0
+
+    def __post_init__(self) -> None:
+        if len(self.box) != 4:
+            raise ValueError(f"Detection.box must be (x, y, w, h), got {self.box!r}")
+        object.__setattr__(self, "box", tuple(int(v) for v in self.box))
+        object.__setattr__(self, "probs", tuple(float(p) for p in self.probs))
+        object.__setattr__(self, "det_score", float(self.det_score))
+
+
+@dataclass
+class _Track:
+    """Mutable state of one live track; never leaves this module."""
+
+    track_id: int
+    box: Box
+    last_seen: float
+    history: deque[tuple[float, ...]] = field(default_factory=deque)
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x, y, w, h) boxes; 0.0 when either is empty."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = min(ax + aw, bx + bw) - max(ax, bx)
+    ih = min(ay + ah, by + bh) - max(ay, by)
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _argmax(values: Sequence[float]) -> int:
+    return max(range(len(values)), key=values.__getitem__)
+
+
+def _check_fraction(name: str, value: float, *, low_open: bool) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (0.0 < value if low_open else 0.0 <= value) and value <= 1.0
+    if not ok:
+        bound = "0 < {} <= 1" if low_open else "0 <= {} <= 1"
+        raise ValueError(f"{name} must be a number with {bound.format(name)}, got {value!r}")
+    return float(value)
+
+
+def _check_labels(labels: Sequence[str]) -> tuple[str, ...]:
+    labels = tuple(labels)
+    if not labels or not all(isinstance(x, str) and x for x in labels):
+        raise ValueError(f"labels must be a non-empty sequence of non-empty strings, got {labels!r}")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"labels must be unique, got {labels!r}")
+    return labels
+
+
+class Tracker:
+    """Greedy-IoU multi-face tracker with per-track probability smoothing (see the module docstring).
+
+    :param labels: class names, in the order of every ``Detection.probs``.
+    :param iou_threshold: least IoU (0 < t <= 1) for a detection to continue a track.
+    :param max_age: seconds (source clock) a track survives unseen; longer and it expires.
+    :param window: number of recent probability vectors averaged per track; 1 turns smoothing off.
+    :param threshold: smoothed top-1 probability under which the label is ``"uncertain"``.
+    """
+
+    def __init__(self, labels: Sequence[str], *, iou_threshold: float = 0.3, max_age: float = 1.0,
+                 window: int = 5, threshold: float = 0.45):
+        self.labels = _check_labels(labels)
+        self.iou_threshold = _check_fraction("iou_threshold", iou_threshold, low_open=True)
+        self.threshold = _check_fraction("threshold", threshold, low_open=False)
+        if isinstance(max_age, bool) or not isinstance(max_age, (int, float)) or not max_age >= 0 \
+                or not math.isfinite(max_age):
+            raise ValueError(f"max_age must be a finite number of seconds >= 0, got {max_age!r}")
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ValueError(f"window must be an integer >= 1, got {window!r}")
+        self.max_age = float(max_age)
+        self.window = window
+        self._tracks: dict[int, _Track] = {}
+        self._next_id = 1
+        self._last_timestamp: float | None = None
+
+    @property
+    def live_tracks(self) -> tuple[int, ...]:
+        """Ids of the tracks alive after the last update, oldest first."""
+        return tuple(self._tracks)
+
+    def reset(self) -> None:
+        """Forget every track (ids keep counting up, so old ids are never reused)."""
+        self._tracks.clear()
+        self._last_timestamp = None
+
+    def update(self, timestamp: float, detections: Sequence[Detection]) -> tuple[FaceResult, ...]:
+        """Track one frame's detections; returns one FaceResult per detection, in input order.
+
+        A timestamp earlier than the previous one (a looping video, a restarted source) resets the
+        tracker first, since ages can no longer be measured."""
+        for det in detections:
+            if len(det.probs) != len(self.labels):
+                raise ValueError(f"Detection.probs has {len(det.probs)} values for {len(self.labels)} labels "
+                                 f"{self.labels}: {det.probs!r}")
+        if self._last_timestamp is not None and timestamp < self._last_timestamp:
+            self.reset()
+        self._last_timestamp = timestamp
+        self._expire(timestamp)
+        matches = self._match(detections)
+        results = []
+        for index, det in enumerate(detections):
+            track = matches.get(index) or self._new_track(det.box, timestamp)
+            track.box = det.box
+            track.last_seen = timestamp
+            track.history.append(det.probs)
+            results.append(self._result(track, det))
+        return tuple(results)
+
+    def _expire(self, now: float) -> None:
+        for track_id in [t.track_id for t in self._tracks.values() if now - t.last_seen > self.max_age]:
+            del self._tracks[track_id]
+
+    def _match(self, detections: Sequence[Detection]) -> dict[int, _Track]:
+        """Greedy assignment: detection index -> track, taking the highest IoU pairs first."""
+        pairs = []
+        for index, det in enumerate(detections):
+            for track in self._tracks.values():
+                overlap = iou(det.box, track.box)
+                if overlap > 0.0 and overlap >= self.iou_threshold:
+                    pairs.append((-overlap, index, track.track_id))
+        pairs.sort()
+        matched: dict[int, _Track] = {}
+        used: set[int] = set()
+        for _, index, track_id in pairs:
+            if index not in matched and track_id not in used:
+                matched[index] = self._tracks[track_id]
+                used.add(track_id)
+        return matched
+
+    def _new_track(self, box: Box, timestamp: float) -> _Track:
+        track = _Track(self._next_id, box, timestamp, deque(maxlen=self.window))
+        self._tracks[track.track_id] = track
+        self._next_id += 1
+        return track
+
+    def _result(self, track: _Track, det: Detection) -> FaceResult:
+        n = len(track.history)
+        smoothed = tuple(sum(column) / n for column in zip(*track.history))
+        top = _argmax(smoothed)
+        confidence = smoothed[top]
+        label = self.labels[top] if confidence >= self.threshold else UNCERTAIN
+        return FaceResult(track_id=track.track_id, box=det.box, label=label, confidence=confidence,
+                          probs=smoothed, raw_label=self.labels[_argmax(det.probs)], det_score=det.det_score)

@@ -1,0 +1,358 @@
+"""Tests of edge/sinks.py on real files: csv columns, the SQLite log's pragmas, volume control, commit
+batching, retention, survival of a SIGKILL mid-stream, and the size of a day's log."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from edge.errors import UsageError
+from edge.results import FaceResult, FrameResult
+from edge.sinks import JOURNAL_SIZE_LIMIT, SINKS, CsvSink, ListSink, ResultSink, SqliteSink, create_sink
+from edge.tracking import Detection, Tracker
+
+LABELS = ("happy", "sad", "neutral")
+FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+T0 = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
+DAY = 86_400.0
+FPS = 5
+#: A day's expression log with the default settings must stay well under this (bytes).
+MAX_BYTES_PER_DAY = 50e6
+REPO = Path(__file__).resolve().parents[1]
+
+
+class FakeClock:
+    def __init__(self, t: float = T0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def face(track_id: int = 1, label: str = "happy", box=(10, 20, 64, 64), labels=LABELS) -> FaceResult:
+    probs = tuple(0.8 if name == label else 0.2 / (len(labels) - 1) for name in labels)
+    return FaceResult(track_id, box, label, 0.8, probs, raw_label=label, det_score=0.9)
+
+
+def frame(index: int, *faces: FaceResult, labels=LABELS, source: str = "cam0") -> FrameResult:
+    return FrameResult(index, index / FPS, source, tuple(faces), labels, {"total": 12.5})
+
+
+def count(db: Path) -> int:
+    """Rows visible to a second, independent connection (committed rows only)."""
+    with sqlite3.connect(db, isolation_level=None) as conn:
+        return conn.execute("SELECT COUNT(*) FROM expressions").fetchone()[0]
+
+
+# --------------------------------------------------------------------------------------------- registry
+
+
+def test_registry_and_create_sink(tmp_path):
+    assert set(SINKS) == {"sqlite", "csv", "list"}
+    with create_sink("list") as sink:
+        assert isinstance(sink, ListSink) and isinstance(sink, ResultSink)
+    with create_sink("csv", path=tmp_path / "r.csv") as sink:
+        assert isinstance(sink, ResultSink)
+    with create_sink("sqlite", path=tmp_path / "r.db", commit_interval=5) as sink:
+        assert isinstance(sink, ResultSink) and sink.commit_interval == 5.0
+
+
+def test_unknown_sink_lists_the_valid_names():
+    with pytest.raises(UsageError, match="unknown sink 'sqlit'.*did you mean 'sqlite'.*sqlite, csv, list"):
+        create_sink("sqlit")
+
+
+def test_unknown_option_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="sink 'sqlite'.*commit_every"):
+        create_sink("sqlite", path=tmp_path / "r.db", commit_every=5)
+    assert not (tmp_path / "r.db").exists()
+
+
+def test_list_sink_keeps_results_and_refuses_writes_after_close():
+    sink = ListSink()
+    with sink:
+        sink.write(frame(0, face()))
+        sink.write(frame(1))
+    assert [r.index for r in sink.results] == [0, 1]
+    with pytest.raises(ValueError, match="closed"):
+        sink.write(frame(2))
+    sink.close()  # twice is fine
+
+
+# --------------------------------------------------------------------------------------------- csv
+
+
+def test_csv_columns_and_rows(tmp_path):
+    path = tmp_path / "out" / "deeper" / "results.csv"
+    with CsvSink(path) as sink:
+        sink.write(frame(0, face(1, "happy", (1, 2, 3, 4)), face(2, "sad", (50, 60, 70, 80))))
+        sink.write(frame(1))  # no face: no row
+        sink.write(frame(2, face(1, "neutral")))
+        sink.flush()
+        assert len(pd.read_csv(path)) == 3  # flush() makes the rows readable while open
+    df = pd.read_csv(path, keep_default_na=False)
+    assert list(df.columns) == ["path", "frame", "timestamp", "track_id", "x", "y", "w", "h", "label",
+                                "confidence", "raw_label", "det_score", "p_happy", "p_sad", "p_neutral"]
+    assert df["frame"].tolist() == [0, 0, 2]
+    assert df["track_id"].tolist() == [1, 2, 1]
+    assert df["label"].tolist() == ["happy", "sad", "neutral"]
+    assert df.loc[1, ["x", "y", "w", "h"]].tolist() == [50, 60, 70, 80]
+    assert df["timestamp"].tolist() == [0.0, 0.0, 0.4]
+    assert df.loc[0, "p_happy"] == pytest.approx(0.8) and df.loc[0, "p_sad"] == pytest.approx(0.1)
+
+
+def test_csv_without_faces_is_an_empty_file(tmp_path):
+    path = tmp_path / "empty.csv"
+    with CsvSink(path) as sink:
+        sink.write(frame(0))
+    assert path.read_bytes() == b""
+
+
+def test_csv_rejects_other_labels_mid_file(tmp_path):
+    with CsvSink(tmp_path / "r.csv") as sink:
+        sink.write(frame(0, face()))
+        with pytest.raises(ValueError, match="columns"):
+            sink.write(frame(1, face(labels=FER_LABELS, label="fear"), labels=FER_LABELS))
+
+
+# --------------------------------------------------------------------------------------------- sqlite
+
+
+def test_sqlite_pragmas_schema_and_meta(tmp_path):
+    db = tmp_path / "state" / "expressions.db"
+    with SqliteSink(db, clock=FakeClock()) as sink:
+        assert sink.pragmas() == {"journal_mode": "wal", "synchronous": 1, "journal_size_limit": JOURNAL_SIZE_LIMIT}
+        sink.write(frame(7, face(3, "sad", (5, 6, 70, 80)), source="picamera2"))
+        assert sink.labels == LABELS
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # persistent in the file
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert json.loads(conn.execute("SELECT value FROM meta WHERE key = 'labels'").fetchone()[0]) == list(LABELS)
+        indexes = [r[1] for r in conn.execute("PRAGMA index_list(expressions)")]
+        assert "expressions_ts" in indexes
+        conn.row_factory = sqlite3.Row
+        row = dict(conn.execute("SELECT * FROM expressions").fetchone())
+    assert row["ts"] == T0 and row["source"] == "picamera2" and row["frame"] == 7 and row["track_id"] == 3
+    assert (row["label"], row["confidence"]) == ("sad", 0.8)
+    assert (row["x"], row["y"], row["w"], row["h"]) == (5, 6, 70, 80)
+    assert json.loads(row["probs"]) == [0.1, 0.8, 0.1]
+
+
+def test_sqlite_refuses_a_database_of_other_labels(tmp_path):
+    db = tmp_path / "r.db"
+    with SqliteSink(db) as sink:
+        sink.write(frame(0, face()))
+    with SqliteSink(db) as sink, pytest.raises(UsageError, match="holds labels"):
+        sink.write(frame(0, face(labels=FER_LABELS, label="fear"), labels=FER_LABELS))
+
+
+def test_sqlite_unopenable_path_is_a_usage_error(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(UsageError, match="cannot open the results database"):
+        SqliteSink(tmp_path / "file" / "r.db")
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [
+    ({"commit_interval": -1}, "commit_interval"),
+    ({"log_interval": float("nan")}, "log_interval"),
+    ({"retention_days": 0}, "retention_days"),
+    ({"retention_days": "30"}, "retention_days"),
+])
+def test_sqlite_argument_validation(tmp_path, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        SqliteSink(tmp_path / "r.db", **kwargs)
+
+
+def test_rows_only_on_label_change_or_log_interval(tmp_path):
+    clock = FakeClock()
+    db = tmp_path / "r.db"
+    with SqliteSink(db, log_interval=1.0, clock=clock) as sink:
+        for i in range(10 * FPS):  # 10 s at 5 frames/s, one track; its label changes to sad at 9.4 s
+            clock.t = T0 + i / FPS
+            sink.write(frame(i, face(1, "sad" if i >= 47 else "happy")))
+        rows = sink.row_count()
+    with sqlite3.connect(db) as conn:
+        logged = conn.execute("SELECT frame, label, ts - ? FROM expressions ORDER BY id", (T0,)).fetchall()
+    print(f"10 s at {FPS} frames/s, one track: {rows} rows instead of {10 * FPS}")
+    assert rows == 11
+    assert [r[0] for r in logged] == [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 47]  # once a second ...
+    assert logged[-1][1:] == ("sad", pytest.approx(9.4))  # ... and at once on a change (0.4 s after the last)
+
+
+def test_each_track_has_its_own_interval_and_zero_logs_everything(tmp_path):
+    clock = FakeClock()
+    with SqliteSink(tmp_path / "a.db", log_interval=1.0, clock=clock) as sink:
+        sink.write(frame(0, face(1)))
+        clock.t += 0.2
+        sink.write(frame(1, face(1), face(2, box=(200, 0, 60, 60))))  # a new track is logged at once
+        clock.t += 0.2
+        sink.write(frame(2, face(1), face(2, box=(200, 0, 60, 60)), source="cam1"))  # other source: new tracks
+        assert sink.row_count() == 4
+    with SqliteSink(tmp_path / "b.db", log_interval=0, clock=clock) as sink:
+        for i in range(10):
+            sink.write(frame(i, face(1), face(2)))
+        assert sink.row_count() == 20
+
+
+def test_commits_are_batched(tmp_path):
+    clock = FakeClock()
+    db = tmp_path / "r.db"
+    sink = SqliteSink(db, commit_interval=10.0, log_interval=0, clock=clock)
+    for i in range(5):  # t = 1 .. 5 s after open: under commit_interval
+        clock.t = T0 + 1 + i
+        sink.write(frame(i, face()))
+    assert sink.row_count() == 5 and sink.pending_rows == 5
+    assert count(db) == 0  # not visible to another connection yet
+    clock.t = T0 + 10.0
+    sink.write(frame(5, face()))  # 10 s since the last commit (the open): commits
+    assert count(db) == 6 and sink.committed_rows == 6 and sink.pending_rows == 0
+    clock.t = T0 + 12.0
+    sink.write(frame(6, face()))
+    sink.write(frame(7))  # a frame without faces still checks the interval
+    assert count(db) == 6
+    sink.flush()
+    assert count(db) == 7
+    clock.t = T0 + 13.0
+    sink.write(frame(8, face()))
+    assert count(db) == 7
+    sink.close()
+    assert count(db) == 8
+    with pytest.raises(ValueError, match="closed"):
+        sink.write(frame(9, face()))
+
+
+def test_retention_on_open_and_hourly(tmp_path):
+    db = tmp_path / "r.db"
+    clock = FakeClock(T0)
+    with SqliteSink(db, log_interval=0, retention_days=30, clock=clock) as sink:
+        sink.write(frame(0, face(1), face(2)))  # ts = day 0
+        clock.t = T0 + 5 * DAY + 600
+        sink.write(frame(1, face(1)))  # ts = day 5 + 10 min
+        clock.t = T0 + 20 * DAY
+        sink.write(frame(2, face(1)))  # ts = day 20
+    assert count(db) == 4
+
+    clock.t = T0 + 35 * DAY  # cut-off: day 5
+    with SqliteSink(db, log_interval=0, retention_days=30, clock=clock) as sink:
+        assert sink.row_count() == 2  # the day-0 rows went on open
+        clock.t = T0 + 35 * DAY + 1800  # cut-off: day 5 + 30 min, but the last delete was half an hour ago
+        sink.write(frame(3))
+        assert sink.row_count() == 2
+        clock.t = T0 + 35 * DAY + 3600  # an hour since open: the day-5 row goes
+        sink.write(frame(4))
+        assert sink.row_count() == 1
+    assert count(db) == 1
+
+    clock.t = T0 + 1000 * DAY
+    with SqliteSink(db, retention_days=None, clock=clock) as sink:
+        assert sink.row_count() == 1  # None keeps everything
+
+
+# --------------------------------------------------------------------------------------------- crash
+
+CHILD = """
+import sys, time
+from edge.results import FaceResult, FrameResult
+from edge.sinks import SqliteSink
+
+labels = ("happy", "sad", "neutral")
+sink = SqliteSink(sys.argv[1], commit_interval=0.05, log_interval=0)
+reported = 0
+i = 0
+while True:
+    faces = tuple(FaceResult(t, (10 * t, 20, 64, 64), labels[(i // 7 + t) % 3], 0.8, (0.8, 0.1, 0.1))
+                  for t in (1, 2))
+    sink.write(FrameResult(i, i / 5, "crash", faces, labels))
+    if sink.committed_rows != reported:  # a COMMIT has returned: report rows and the last frame in it
+        reported = sink.committed_rows
+        print(reported, i, flush=True)
+    i += 1
+    time.sleep(0.001)
+"""
+
+
+def test_sigkill_mid_stream_loses_no_committed_row(tmp_path):
+    db = tmp_path / "crash.db"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(db)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    guard = threading.Timer(60, proc.kill)  # never hang the test run
+    guard.start()
+    try:
+        reports = []
+        while len(reports) < 20:
+            line = proc.stdout.readline()
+            if not line:
+                pytest.fail(f"child exited early (rc={proc.wait()}): {proc.stderr.read()}")
+            reports.append(line)
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL
+        reports += proc.stdout.readlines()  # lines printed before the kill
+    finally:
+        guard.cancel()
+        proc.stdout.close()
+        proc.stderr.close()
+    committed, last_frame = (int(v) for v in reports[-1].split())
+
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows = conn.execute("SELECT COUNT(*) FROM expressions").fetchone()[0]
+        frames = conn.execute("SELECT COUNT(DISTINCT frame) FROM expressions WHERE frame <= ?",
+                              (last_frame,)).fetchone()[0]
+    print(f"killed after {len(reports)} reported commits: {committed} rows reported committed, {rows} in the file")
+    assert rows >= committed
+    assert frames == last_frame + 1  # every frame up to the last reported commit is there
+
+
+# --------------------------------------------------------------------------------------------- size
+
+
+def simulate(db: Path, seconds: int, *, log_interval: float = 1.0, seed: int = 0) -> int:
+    """``seconds`` of one person at 5 frames/s (5 faces/s) through Tracker -> SqliteSink with the default
+    commit and retention settings: the true expression changes every 5-60 s, the classifier is noisy."""
+    rng = random.Random(seed)
+    clock = FakeClock()
+    tracker = Tracker(FER_LABELS)
+    with SqliteSink(db, log_interval=log_interval, clock=clock) as sink:
+        true, next_change = 3, 0.0
+        for i in range(seconds * FPS):
+            t = i / FPS
+            clock.t = T0 + t
+            if t >= next_change:
+                true, next_change = rng.randrange(len(FER_LABELS)), t + rng.uniform(5, 60)
+            noise = [rng.random() for _ in FER_LABELS]
+            noise[true] += 2.0 * rng.random() + 0.5
+            probs = [v / sum(noise) for v in noise]
+            box = (300 + rng.randint(-3, 3), 200 + rng.randint(-3, 3), 120, 120)
+            faces = tracker.update(t, [Detection(box, probs, 0.9)])
+            sink.write(FrameResult(i, t, "picamera2", faces, FER_LABELS))
+        return sink.row_count()
+
+
+def test_a_day_of_logging_stays_well_under_50_mb(tmp_path, capsys):
+    seconds = 2 * 3600  # two hours at 5 faces/s, extrapolated to a day
+    empty = tmp_path / "empty.db"
+    SqliteSink(empty).close()
+    results = {}
+    for name, log_interval in (("default (log_interval=1 s)", 1.0), ("every face (log_interval=0)", 0.0)):
+        db = tmp_path / f"{log_interval}.db"
+        rows = simulate(db, seconds, log_interval=log_interval)
+        assert not Path(f"{db}-wal").exists()  # checkpointed on close: the size below is all of it
+        bytes_per_row = (db.stat().st_size - empty.stat().st_size) / rows
+        rows_per_day = rows * DAY / seconds
+        results[name] = bytes_per_row * rows_per_day
+        with capsys.disabled():
+            print(f"\n[size] {name}: {rows} rows in {seconds / 3600:g} h at {FPS} faces/s, "
+                  f"{bytes_per_row:.1f} bytes/row, {rows_per_day:,.0f} rows/day -> "
+                  f"{results[name] / 1e6:.1f} MB/day (x30 days retention = {30 * results[name] / 1e9:.2f} GB)")
+    assert results["default (log_interval=1 s)"] < MAX_BYTES_PER_DAY / 3  # "well under" 50 MB
