@@ -101,7 +101,7 @@ def test_csv_columns_and_rows(tmp_path):
         sink.flush()
         assert len(pd.read_csv(path)) == 3  # flush() makes the rows readable while open
     df = pd.read_csv(path, keep_default_na=False)
-    assert list(df.columns) == ["path", "frame", "timestamp", "track_id", "x", "y", "w", "h", "label",
+    assert list(df.columns) == ["source", "path", "frame", "timestamp", "track_id", "x", "y", "w", "h", "label",
                                 "confidence", "raw_label", "det_score", "p_happy", "p_sad", "p_neutral"]
     assert df["frame"].tolist() == [0, 0, 2]
     assert df["track_id"].tolist() == [1, 2, 1]
