@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.display import use_window
 from edge.errors import DatasetError, FerliteError, SourceError, UsageError
 from edge.labels import FER2013_LABELS, parse_label_list
 from edge.tables import format_table
@@ -235,28 +235,6 @@ def summary(plan: CapturePlan, saved: dict[str, int]) -> str:
     rows = [[label, saved.get(label, 0), plan.count] for label in plan.labels]
     rows.append(["total", sum(saved.values()), plan.count * len(plan.labels)])
     return format_table(["expression", "saved", "requested"], rows)
-
-
-def _has_highgui() -> bool:
-    import cv2
-
-    info = cv2.getBuildInformation()
-    m = re.search(r"^\s*GUI:\s*(\S+)", info, re.M)
-    if m:
-        return m.group(1).upper() != "NONE"
-    return bool(re.search(r"^\s*(GTK\+|QT|Win32 UI|Cocoa):\s*YES", info, re.M))
-
-
-def use_window(choice: str | bool) -> bool:
-    """Resolve --window/--no-window/auto; an explicit --window that cannot work is a UsageError."""
-    display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    if choice == "auto":
-        return display and _has_highgui()
-    if choice and not display:
-        raise UsageError("--window needs a display (DISPLAY or WAYLAND_DISPLAY is not set); use --no-window")
-    if choice and not _has_highgui():
-        raise UsageError("--window needs OpenCV with GUI support (opencv-python, not opencv-python-headless)")
-    return bool(choice)
 
 
 def make_plan(args: argparse.Namespace) -> CapturePlan:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edge.errors import UsageError, require
+from edge.outputs import next_run_dir
 
 
 @dataclass
@@ -41,17 +42,6 @@ class TrainConfig:
     train_split: str = ""
     val_split: str = ""
     classes: list = field(default_factory=list)
-
-
-def next_run_dir(project: Path, name: str) -> Path:
-    """runs/train/exp, exp2, exp3 ... (the first free one)."""
-    project.mkdir(parents=True, exist_ok=True)
-    for i in range(1, 10_000):
-        d = project / (name if i == 1 else f"{name}{i}")
-        if not d.exists():
-            d.mkdir(parents=True)
-            return d
-    raise UsageError(f"{project}: too many runs named {name}")
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
