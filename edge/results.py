@@ -40,8 +40,9 @@ def face_rows(result: FrameResult) -> list[dict]:
     for f in result.faces:
         x, y, w, h = f.box
         row = {"source": result.source, "path": result.path or "", "frame": result.index,
-               "timestamp": round(result.timestamp, 3), "track_id": f.track_id, "x": x, "y": y, "w": w, "h": h,
-               "label": f.label, "confidence": round(f.confidence, 4), "raw_label": f.raw_label, "det_score": round(f.det_score, 3)}
+               "timestamp": round(result.timestamp, 3), "track_id": f.track_id,
+               "x": x, "y": y, "w": w, "h": h, "label": f.label, "confidence": round(f.confidence, 4),
+               "raw_label": f.raw_label, "det_score": round(f.det_score, 3)}
         row.update({f"p_{name}": round(p, 4) for name, p in zip(result.labels, f.probs)})
         rows.append(row)
     return rows
