@@ -27,6 +27,13 @@ def resolve_keras(path: Path) -> Path:
     return path
 
 
+def _save_slim(keras, model, path: Path) -> None:
+    """Save weights and architecture without the optimizer state (a third of the size), for fine-tuning."""
+    clone = keras.Model.from_config(model.get_config())  # clone_model would keep the compiled optimizer
+    clone.set_weights(model.get_weights())
+    clone.save(path)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", type=Path, help="a .keras model, or a training run folder (uses its best.keras)")
     p.add_argument("--data", required=True, help="data set for calibration and the parity check")
@@ -89,9 +96,16 @@ def run(args: argparse.Namespace) -> int:
                      out.stat().st_size, f"{drop:+.2f}"])
         if precision == "int8" and drop > args.max_drop:
             failures.append(f"int8 loses {drop:.2f} points of accuracy (limit {args.max_drop})")
+    slim = args.out / f"{stem}.keras"
+    _save_slim(keras, model, slim)
+    ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision="float32",
+              metrics={"data": val_data.name, "accuracy": round(reference["accuracy"], 4),
+                       "macro_f1": round(reference["macro_f1"], 4)}).write(slim)
+    rows.append(["keras (shipped, no optimizer)", "", "", slim.stat().st_size, ""])
     print(format_table(["model", "accuracy", "macro-F1", "bytes", "drop (points)"], rows))
     (args.out / f"{stem}_conversion.json").write_text(json.dumps({"rows": rows, "data": val_data.name}, indent=1))
     if failures:
         raise ConversionError("; ".join(failures) + f" on {val_data.name}")
-    print(f"wrote {', '.join(f'{stem}_{p}.tflite' for p in args.precision)} (+ .json sidecars) to {args.out}")
+    print(f"wrote {', '.join(f'{stem}_{p}.tflite' for p in args.precision)} and {stem}.keras "
+          f"(+ .json sidecars) to {args.out}")
     return 0
