@@ -116,3 +116,24 @@ def test_evaluate_writes_json_and_confusion(converted, tmp_path):
     r = json.loads((out / "r.json").read_text())
     assert r["n"] == 36 and 0 <= r["accuracy"] <= 1 and len(r["confusion"]) == 7
     assert (out / "confusion.png").is_file() and (out / "per_class.csv").is_file()
+
+
+def test_finetune_starts_from_the_bundled_model(tmp_path):
+    """--init bundled copies the bundled weights, then trains gently (low learning rate)."""
+    from edge.assets import bundled_keras_model
+    from trainer.model import import_keras
+
+    keras = import_keras()
+    data = tmp_path / "kiosk"
+    import shutil
+
+    shutil.copytree(FACES, data)
+    manifest = data / "manifest.csv"
+    manifest.write_text(manifest.read_text().replace(",val,", ",train,"))  # captures: train split only
+    assert main(["train", str(data), "--init", "bundled", "--epochs", "1", "--project", str(tmp_path / "runs")]) == 0
+    run = tmp_path / "runs" / "exp"
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["lr"] == 3e-4 and cfg["batch"] == 32 and cfg["epochs"] == 1
+    tuned = keras.models.load_model(run / "last.keras").get_layer("conv1_1").get_weights()[0]
+    bundled = keras.models.load_model(bundled_keras_model()).get_layer("conv1_1").get_weights()[0]
+    assert np.corrcoef(tuned.ravel(), bundled.ravel())[0, 1] > 0.95

@@ -72,7 +72,10 @@ def _fer_row(csv_path: Path, i: int, rec):
     return FER2013_LABELS[emotion], pixels.astype(np.uint8).reshape(48, 48)
 
 
-def import_fer2013(csv_path: Path, out: Path, ferplus: Path | None, source: str = "fer2013") -> list[dict]:
+def import_fer2013(csv_path: Path, out: Path, ferplus: Path | None, source: str = "fer2013",
+                   keep_labels: bool = False) -> list[dict]:
+    """FER2013 rows as images; with ``ferplus``, FER+ votes attached and (unless ``keep_labels``)
+    FER+ majority labels in place of FER2013's, dropping rows FER+ could not label."""
     import cv2
     import pandas as pd
     from tqdm import tqdm
@@ -102,7 +105,8 @@ def import_fer2013(csv_path: Path, out: Path, ferplus: Path | None, source: str 
         if votes is not None:
             v = votes.iloc[i]
             counts = {k: int(v[k]) for k in list(FERPLUS_COLUMNS) + ["unknown", "NF"]}
-            label = ferplus_label(counts, fer_label) if isinstance(v["Image name"], str) else None
+            if not keep_labels:
+                label = ferplus_label(counts, fer_label) if isinstance(v["Image name"], str) else None
             if label is None:
                 dropped += 1
                 continue
@@ -231,6 +235,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["auto", "fer2013", "folder", "labels-csv"], default="auto",
                    help="input format")
     p.add_argument("--ferplus", type=Path, help="FER+ fer2013new.csv to relabel a FER2013 import")
+    p.add_argument("--keep-fer2013-labels", action="store_true",
+                   help="with --ferplus: keep FER2013's labels and every row, and only attach the FER+ votes "
+                        "(to train on soft labels while evaluating on FER2013's)")
     p.add_argument("--images", type=Path, help="labels-csv: folder holding the images")
     p.add_argument("--source", help="source name stored in the manifest (default: from the path)")
     p.add_argument("--subject-pattern", metavar="REGEX",
@@ -256,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
     existing = dataset.read_rows(args.out)
     bad: list[tuple[str, str]] = []
     if fmt == "fer2013":
-        rows = import_fer2013(args.path, args.out, args.ferplus, source)
+        rows = import_fer2013(args.path, args.out, args.ferplus, source, args.keep_fer2013_labels)
     elif args.ferplus:
         raise UsageError("--ferplus applies to a FER2013 csv only")
     elif fmt == "folder":

@@ -119,6 +119,8 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
     auto_train, auto_val = default_split_names(set(df["split"].dropna()))
     cfg.train_split = cfg.train_split or auto_train
     cfg.val_split = cfg.val_split or auto_val
+    if cfg.val_split not in set(df["split"].dropna()):
+        df = hold_out(df, cfg.train_split, cfg.val_split, cfg.seed)
     cfg.classes = cfg.classes or class_names(df)
     train_s = load_split(df, cfg.train_split, cfg.classes, cfg.input_size)
     val_s = load_split(df, cfg.val_split, cfg.classes, cfg.input_size)
@@ -170,6 +172,24 @@ def _final_report(keras, run_dir: Path, cfg: TrainConfig, val_s) -> None:
     print(summary_table(result))
 
 
+def hold_out(df, train_split: str, val_split: str, seed: int, fraction: float = 0.2):
+    """A data set with no validation split (e.g. kiosk captures): hold out a stratified fifth of the
+    training rows, grouped by person when subjects are known."""
+    from trainer.splits import assign_splits
+
+    rows = df[df["split"] == train_split].to_dict("records")
+    for r in rows:
+        r["split"] = ""
+        r["subject"] = "" if str(r.get("subject")) in ("nan", "<NA>", "None") else r.get("subject", "")
+    assign_splits(rows, fraction, 0.0, seed)
+    mapping = {"train": train_split, "val": val_split}
+    out = df.copy()
+    out.loc[df["split"] == train_split, "split"] = [mapping[r["split"]] for r in rows]
+    print(f"no {val_split!r} split: held out {sum(r['split'] == 'val' for r in rows)} of {len(rows)} "
+          f"{train_split!r} images for validation")
+    return out
+
+
 def _load_init_weights(keras, model, init: str) -> None:
     """Copy weights layer by layer from a trained model (the bundled one, or a .keras path)."""
     from edge.assets import bundled_keras_model
@@ -191,7 +211,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", nargs="?", help="data-set folder or manifest.csv (face crops or 48x48 images)")
     p.add_argument("--arch", default=d.arch, help="architecture: cnn48, cnn48-s, tiny")
     p.add_argument("--epochs", type=int, default=None, help=f"epochs (default {d.epochs}; 15 with --init)")
-    p.add_argument("--batch", type=int, default=d.batch, help="batch size")
+    p.add_argument("--batch", type=int, default=None, help=f"batch size (default {d.batch}; 32 with --init)")
     p.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {d.lr}; 3e-4 with --init)")
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing")
     p.add_argument("--soft-labels", type=float, default=d.soft_labels,
@@ -224,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("give a data set to train on (or --resume RUN_DIR)")
         finetune = bool(args.init)
         cfg = TrainConfig(
-            data=args.data, arch=args.arch, batch=args.batch,
+            data=args.data, arch=args.arch, batch=args.batch or (32 if finetune else TrainConfig.batch),
             epochs=args.epochs or (15 if finetune else TrainConfig.epochs),
             lr=args.lr or (3e-4 if finetune else TrainConfig.lr), warmup=0 if finetune else TrainConfig.warmup,
             label_smoothing=args.label_smoothing, soft_labels=args.soft_labels, erase=args.erase,
