@@ -42,7 +42,8 @@ class Pipeline:
         image = frame.image
         if getattr(frame, "grey", None) is not None:
             faces = self.detector.detect(frame.grey)  # e.g. the Pi camera's lores Y plane
-            faces = _rescale(faces, image.shape[1] / frame.grey.shape[1])
+            # x and y apart: a lores stream of another aspect ratio is scaled, not cropped, by the ISP.
+            faces = _rescale(faces, image.shape[1] / frame.grey.shape[1], image.shape[0] / frame.grey.shape[0])
         else:
             faces = self.detector.detect(image)
         t1 = time.perf_counter()
@@ -66,11 +67,12 @@ class Pipeline:
                            faces=tuple(results), labels=self.classifier.labels, timings_ms=timings, path=path)
 
 
-def _rescale(faces, scale: float):
+def _rescale(faces, sx: float, sy: float):
+    """Faces found on a scaled copy of the frame, in frame pixels (x by ``sx``, y by ``sy``)."""
     from .detectors import Face
 
-    return tuple(Face(box=tuple(v * scale for v in f.box), score=f.score,
-                      landmarks=tuple((x * scale, y * scale) for x, y in f.landmarks)) for f in faces)
+    return tuple(Face(box=(f.box[0] * sx, f.box[1] * sy, f.box[2] * sx, f.box[3] * sy), score=f.score,
+                      landmarks=tuple((x * sx, y * sy) for x, y in f.landmarks)) for f in faces)
 
 
 def run(source, pipeline: Pipeline, sink, *, stop: threading.Event | None = None, max_frames: int | None = None,

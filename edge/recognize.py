@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from .display import has_display
-from .errors import UsageError
+from .errors import SourceError, UsageError
 
 log = logging.getLogger(__name__)
 COLOURS = {"angry": (40, 40, 220), "disgust": (40, 140, 40), "fear": (160, 60, 160), "happy": (40, 200, 250),
@@ -73,11 +73,12 @@ class Outputs:
         self.writer = None
         self.counts: Counter = Counter()
         self.faces = 0
-        self.t0 = time.perf_counter()
+        self.frames = 0
 
     def __call__(self, frame, result) -> None:
         import cv2
 
+        self.frames += 1
         self.faces += len(result.faces)
         self.counts.update(f.label for f in result.faces)
         drawn = annotate(frame.image, result) if (self.show or not self.args.no_save) else None
@@ -138,8 +139,7 @@ def run(args: argparse.Namespace) -> int:
     spec = args.source or str(Path(__file__).parent / "data" / "sample.jpg")
     args.source = spec
     kind = source_kind(spec)
-    if args.window < 1 or not 0 <= args.threshold <= 1:
-        raise UsageError(f"--window {args.window} must be >= 1 and --threshold {args.threshold} in 0..1")
+    _check_options(args)
     classifier = ExpressionClassifier(args.model, num_threads=args.threads, flip=args.flip)
     detector = create_detector(args.detector)
     single = kind == "images"  # independent photos: no tracking or smoothing across them
@@ -161,8 +161,13 @@ def run(args: argparse.Namespace) -> int:
                              max_frames=args.max_frames, on_frame=outputs)
         except KeyboardInterrupt:
             print("stopped", file=sys.stderr)
+        except SourceError as exc:
+            if outputs.frames == 0:
+                raise
+            print(f"source ended: {exc}", file=sys.stderr)  # a stream or camera that ends mid-run
         finally:
             outputs.close()
+        n = n or outputs.frames
     elapsed = time.perf_counter() - t0
     if collected is not None:
         from .results import face_rows
@@ -173,6 +178,18 @@ def run(args: argparse.Namespace) -> int:
           f"({n / max(elapsed, 1e-9):.1f} frames/s); results: {csv_path}"
           + ("" if args.no_save or outputs.live else f"; annotated output in {out}"))
     return 0
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Bad numbers are a one-line UsageError here, not a traceback or a misleading error later."""
+    if args.window < 1 or not 0 <= args.threshold <= 1:
+        raise UsageError(f"--window {args.window} must be >= 1 and --threshold {args.threshold} in 0..1")
+    if not 0 <= args.max_age < float("inf"):
+        raise UsageError(f"--max-age {args.max_age} must be a number of seconds >= 0")
+    if args.threads < 1:
+        raise UsageError(f"--threads {args.threads} must be >= 1")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UsageError(f"--max-frames {args.max_frames} must be >= 1")
 
 
 class _Tee:
