@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from .align import DEFAULT_MARGIN
 from .display import has_display
 from .errors import SourceError, UsageError
 
@@ -46,6 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
                    help="show a live window (default: for cameras and streams, when a display exists)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="crop margin around each face box, per side")
 
 
 def annotate(image, result):
@@ -130,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     from .classifier import ExpressionClassifier
     from .detectors import create_detector
     from .outputs import next_run_dir
-    from .pipeline import Pipeline
+    from .pipeline import Pipeline, PipelineOptions
     from .pipeline import run as run_pipeline
     from .sinks import CsvSink, ListSink
     from .sources import open_source, source_kind
@@ -157,8 +159,8 @@ def run(args: argparse.Namespace) -> int:
         outputs = Outputs(args, kind, out, getattr(source, "fps", None))
         sinks = _Tee(sink, collected)
         try:
-            n = run_pipeline(source, Pipeline(detector, classifier, tracker, source_name=source.name), sinks,
-                             max_frames=args.max_frames, on_frame=outputs)
+            pipeline = Pipeline(detector, classifier, tracker, PipelineOptions(margin=args.margin), source.name)
+            n = run_pipeline(source, pipeline, sinks, max_frames=args.max_frames, on_frame=outputs)
         except KeyboardInterrupt:
             print("stopped", file=sys.stderr)
         except SourceError as exc:
@@ -188,6 +190,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--max-age {args.max_age} must be a number of seconds >= 0")
     if args.threads < 1:
         raise UsageError(f"--threads {args.threads} must be >= 1")
+    if not 0 <= args.margin <= 1:
+        raise UsageError(f"--margin {args.margin} must be between 0 and 1")
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max-frames {args.max_frames} must be >= 1")
 

@@ -1,0 +1,77 @@
+"""End to end on the wild photos: `ferlite recognize` on the images, scored against labels.csv.
+
+    python bench/wild_eval.py ../shared/data/wild [--detector yunet] [--margin 0.05 0.1]
+
+Detection rate = photos with at least one face; accuracy and macro-F1 over photos with a face whose
+label is one the model knows (contempt is not). Several --margin values compare crop margins.
+Writes bench/results/wild.{md,csv}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def score(wild: Path, results_csv: Path) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from edge.labels import normalize_label
+
+    truth = pd.read_csv(wild / "labels.csv")
+    truth["label"] = truth["emotion"].map(normalize_label)
+    truth = truth[[(wild / "images" / f).exists() for f in truth["image"]]]
+    res = pd.read_csv(results_csv) if results_csv.stat().st_size else pd.DataFrame(columns=["path"])
+    res["image"] = res["path"].map(lambda p: Path(p).name)
+    res = res.sort_values("confidence", ascending=False).drop_duplicates("image")  # the most confident face
+    joined = truth.merge(res, on="image", how="left", suffixes=("_true", ""))
+    found = joined[joined["label"].notna()]
+    probs = [c for c in res.columns if c.startswith("p_")]
+    known = found[found["label_true"].isin([c[2:] for c in probs])]
+    pred = known[probs].to_numpy().argmax(1)
+    y_pred = [probs[i][2:] for i in pred]
+    return {"photos": len(truth), "with a face": len(found), "detection rate": len(found) / len(truth),
+            "scored": len(known), "accuracy": accuracy_score(known["label_true"], y_pred),
+            "macro-F1": f1_score(known["label_true"], y_pred, average="macro")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("wild", type=Path)
+    ap.add_argument("--detector", default="yunet")
+    ap.add_argument("--model", default="")
+    ap.add_argument("--margin", type=float, nargs="*", default=[])
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "wild")
+    args = ap.parse_args()
+    rows = []
+    for margin in args.margin or [None]:
+        with tempfile.TemporaryDirectory() as tmp:
+            csv_path = Path(tmp) / "results.csv"
+            cmd = [sys.executable, "-m", "edge", "recognize", str(args.wild / "images"), "--no-save",
+                   "--detector", args.detector, "--csv", str(csv_path), "--out", tmp]
+            cmd += ["--model", args.model] if args.model else []
+            cmd += ["--margin", str(margin)] if margin is not None else []
+            print("$ ferlite " + " ".join(cmd[3:]), flush=True)
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            rows.append({"detector": args.detector, "margin": "default" if margin is None else margin,
+                         **score(args.wild, csv_path)})
+            print(rows[-1], flush=True)
+    table = pd.DataFrame(rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out.with_suffix(".csv"), index=False)
+    md = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    md += ["| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in r) + " |"
+           for r in table.itertuples(index=False)]
+    args.out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    print(table.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
