@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("converters.convert", "convert a Keras model to int8 / float16 TFLite, with a parity check"),
     "recognize": ("edge.recognize", "recognize expressions in images, videos, cameras and streams"),
     "bench": ("edge.bench", "per-stage latency and frames/s of the pipeline on this machine"),
+    "run": ("edge.service", "run as a service: camera -> expressions -> SQLite log, with systemd notify"),
+    "check": ("edge.check", "check config, camera, model and one frame, as the service would run"),
 }
 
 EPILOG = """\

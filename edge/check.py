@@ -1,0 +1,171 @@
+"""Check that the service can run here, with the same config it would use.
+
+Validates the config (packaged defaults < /etc/ferlite/config.toml or --config < --set), loads the model
+and the face detector, opens the camera or source, runs a few frames through the pipeline (nothing is
+written to the expression log) and prints what it found: the source and its resolution, the model, its
+labels and interpreter backend, the detector, the faces in the first frame and the measured frames/s.
+When something is wrong it prints one line per problem and exits non-zero.
+
+Run it as the service user to check permissions too (camera group, log folder):
+  sudo -u ferlite /opt/ferlite/venv/bin/ferlite check
+Stop the service first (sudo systemctl stop ferlite): a camera is opened by one program at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .config import Config, ConfigError, add_config_arguments, load_from_args
+from .errors import FerliteError
+
+LABEL_WIDTH = 12
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_config_arguments(p)
+    p.add_argument("--frames", type=int, default=10, metavar="N", help="frames to time (the first is reported)")
+
+
+class Report:
+    """Findings go to stdout as aligned ``name  value`` lines; problems to stderr, one line each."""
+
+    def __init__(self) -> None:
+        self.problems: list[tuple[str, FerliteError]] = []
+
+    def line(self, name: str, value: str) -> None:
+        print(f"{name:<{LABEL_WIDTH}}{value}", flush=True)
+
+    def attempt(self, name: str, build: Callable[[], Any]) -> Any:
+        """``build()``, or None with the FerliteError recorded as a problem of ``name``."""
+        try:
+            return build()
+        except FerliteError as exc:
+            self.problems.append((name, exc))
+            return None
+
+    def exit_code(self) -> int:
+        for name, exc in self.problems:
+            lines = str(exc).splitlines() or [type(exc).__name__]
+            if isinstance(exc, ConfigError):
+                for line in lines:
+                    print(f"ferlite check: config: {line}", file=sys.stderr)
+            else:
+                print(f"ferlite check: {name}: {' '.join(s.strip() for s in lines)}", file=sys.stderr)
+        if not self.problems:
+            print("ok: the service can run with this config")
+            return 0
+        return max(exc.exit_code for _, exc in self.problems)
+
+
+def _log_folder(config: Config) -> tuple[str, str | None]:
+    """(description, problem) for the expression log's folder, without creating anything."""
+    path = config.log.resolve_path()
+    if not config.log.path and not os.environ.get("STATE_DIRECTORY"):
+        return (f"{path} here; under the systemd unit $STATE_DIRECTORY/expressions.db "
+                "(/var/lib/ferlite/expressions.db)"), None
+    folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path("/"))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return str(path), f"{folder} is not writable by uid {os.getuid()}: the log cannot be created"
+    return f"{path} (folder writable)", None
+
+
+def _run_frames(report: Report, config: Config, pipeline, n_frames: int) -> None:
+    """Open the source, time ``n_frames`` through the pipeline into a ListSink, report the first one."""
+    from .pipeline import run as run_pipeline
+    from .service import make_source
+    from .sinks import ListSink
+
+    made = report.attempt("source", lambda: make_source(config))
+    if made is None or report.attempt("source", lambda: made[0].open() or True) is None:
+        return
+    source, kind = made
+    sink, times, shapes, totals = ListSink(), [], [], []
+
+    def on_frame(frame, result) -> None:
+        times.append(time.perf_counter())
+        shapes.append(frame.image.shape)
+        totals.append(result.timings_ms.get("total", 0.0))
+
+    pipeline.source_name = source.name
+    with source:
+        report.attempt("source", lambda: run_pipeline(source, pipeline, sink, max_frames=n_frames, on_frame=on_frame))
+    if not sink.results:
+        if not any(name == "source" for name, _ in report.problems):
+            report.problems.append(("source", FerliteError(f"{source.name}: gave no frame")))
+        return
+    h, w = shapes[0][:2]
+    applied = getattr(source, "applied", None)
+    asked = f" (asked {applied['width']}x{applied['height']} at {applied['fps']:g} fps)" if applied else ""
+    report.line("source", f"{source.name} ({kind}): {w}x{h} frames{asked}")
+    first = sink.results[0]
+    faces = ", ".join(f"#{f.track_id} {f.label} {f.confidence:.2f} at {f.box}" for f in first.faces)
+    report.line("faces", f"{len(first.faces)} in the first frame" + (f": {faces}" if faces else ""))
+    if len(times) > 1:
+        fps = (len(times) - 1) / max(times[-1] - times[0], 1e-9)
+        med = sorted(totals)[len(totals) // 2]
+        report.line("speed", f"{fps:.1f} frames/s over {len(times)} frames ({med:.1f} ms per frame, median)")
+
+
+def _pipeline(report: Report, config: Config):
+    """Model and detector (each reported), and the pipeline around them; None if either failed."""
+    from .classifier import ExpressionClassifier
+    from .pipeline import Pipeline, PipelineOptions
+    from .service import make_detector
+    from .tracking import Tracker
+
+    c = config.classifier
+    classifier = report.attempt("model", lambda: ExpressionClassifier(c.model or None, num_threads=c.threads,
+                                                                      flip=c.flip))
+    if classifier is not None:
+        info = classifier.info
+        report.line("model", f"{classifier.model_path} ({info.precision}, {info.input_size}x{info.input_size} "
+                    f"{info.pixel_format})")
+        report.line("labels", ", ".join(classifier.labels))
+        report.line("interpreter", f"{classifier.backend}, {c.threads} thread(s)" + (", flip" if c.flip else ""))
+    d = config.detector
+    detector = report.attempt("detector", lambda: make_detector(config))
+    if detector is not None:
+        report.line("detector", f"{d.type} (score >= {d.score:g}, faces >= {d.min_face} px)")
+    if classifier is None or detector is None:
+        return None
+    t = config.tracking
+    tracker = Tracker(classifier.labels, window=t.window, threshold=t.threshold, max_age=t.max_age)
+    return Pipeline(detector, classifier, tracker, PipelineOptions(min_face=d.min_face))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.frames < 1:
+        print("ferlite check: --frames must be >= 1", file=sys.stderr)
+        return 2
+    report = Report()
+    config = report.attempt("config", lambda: load_from_args(args))
+    if config is None:
+        return report.exit_code()
+    report.line("config", " < ".join(config.origin))
+    pipeline = _pipeline(report, config)
+    log_text, problem = _log_folder(config)
+    report.line("log", log_text)
+    if problem:
+        report.problems.append(("log", FerliteError(problem)))
+    if pipeline is not None:
+        _run_frames(report, config, pipeline, args.frames)
+    else:
+        opened = report.attempt("source", lambda: _open_only(config))
+        if opened:
+            report.line("source", opened)
+    return report.exit_code()
+
+
+def _open_only(config: Config) -> str:
+    """Without a model or detector: at least say whether the source opens."""
+    from .service import make_source
+
+    source, kind = make_source(config)
+    with source:
+        return f"{source.name} ({kind}) opens"

@@ -1,0 +1,449 @@
+"""The device configuration: one validated, frozen tree, layered from three places.
+
+    packaged edge/data/default.toml  ->  /etc/ferlite/config.toml (or --config PATH)  ->  --set section.key=value
+
+Each layer may set any subset of the keys. Unknown sections and keys, values of the wrong type and values
+out of range are rejected with a :class:`ConfigError` that names the file (and line), the key, the value and
+the reason; every problem is reported, not only the first. ``edge/data/default.toml`` documents every key
+with its default and allowed values. Only the standard library is imported here (edge.detectors is
+imported when a detector type is checked; it imports no third-party module at load time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import math
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from .errors import UsageError
+
+#: The file the service reads when --config is not given (skipped when it does not exist).
+SYSTEM_CONFIG = Path("/etc/ferlite/config.toml")
+#: The log file name under $STATE_DIRECTORY (or the working directory) when [log] path is empty.
+LOG_NAME = "expressions.db"
+SET_ORIGIN = "--set"
+
+
+class ConfigError(UsageError):
+    """One or more bad config values; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class Invalid(NamedTuple):
+    section: str
+    key: str
+    value: Any
+    reason: str
+
+
+class InvalidValues(ValueError):
+    """Raised by a section's ``__post_init__`` with every bad value of that section."""
+
+    def __init__(self, problems: Sequence[Invalid]):
+        self.problems = tuple(problems)
+        super().__init__("; ".join(f"{p.section}.{p.key} = {p.value!r}: {p.reason}" for p in self.problems))
+
+
+# ------------------------------------------------------------------------------------------------ checks
+
+Check = Callable[[Any], "str | None"]
+
+
+def _range(low: float, high: float | None = None, *, open_low: bool = False) -> Check:
+    def check(value: Any) -> str | None:
+        if not math.isfinite(value):
+            return "must be a finite number"
+        ok = (value > low if open_low else value >= low) and (high is None or value <= high)
+        if ok:
+            return None
+        bound = f"> {low:g}" if open_low else f">= {low:g}"
+        return f"must be {bound}" + (f" and <= {high:g}" if high is not None else "")
+
+    return check
+
+
+def _not_blank(value: str) -> str | None:
+    return "must not be empty" if not value.strip() else None
+
+
+def _detector_type(value: str) -> str | None:
+    from . import detectors
+
+    if value in detectors.DETECTORS:
+        return None
+    close = difflib.get_close_matches(value, detectors.DETECTORS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown detector{hint}; choose from {', '.join(detectors.DETECTORS)}"
+
+
+def _field(default: Any, help: str, check: Check | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "check": check})
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
+_TYPE_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false"}
+
+
+def _type_reason(kind: str, value: Any) -> str | None:
+    ok = isinstance(value, _TYPES[kind]) and not (kind != "bool" and isinstance(value, bool))
+    if ok:
+        return None
+    hint = f' (quote it: "{value}")' if kind == "str" and isinstance(value, (int, float)) else ""
+    return f"must be {_TYPE_NAMES[kind]}, not {type(value).__name__}{hint}"
+
+
+class _Section:
+    """Type and range checks of every field, run by the frozen dataclasses below."""
+
+    NAME = ""
+
+    def __post_init__(self) -> None:
+        problems = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            reason = _type_reason(f.type, value)
+            if reason is None and f.metadata.get("check"):
+                reason = f.metadata["check"](value)
+            if reason:
+                problems.append(Invalid(self.NAME, f.name, value, reason))
+            elif f.type == "float":
+                object.__setattr__(self, f.name, float(value))
+        if not problems:
+            problems = list(self._cross_check())
+        if problems:
+            raise InvalidValues(problems)
+
+    def _cross_check(self) -> Iterable[Invalid]:
+        return ()
+
+
+# ------------------------------------------------------------------------------------------------ sections
+
+
+@dataclass(frozen=True)
+class SourceConfig(_Section):
+    NAME = "source"
+    spec: str = _field("picamera", "picamera, a camera index or /dev/videoN, rtsp/http URL, video file, image folder",
+                       _not_blank)
+    width: int = _field(640, "frame width asked of a camera", _range(16, 4096))
+    height: int = _field(480, "frame height asked of a camera", _range(16, 4096))
+    fps: float = _field(30.0, "frame rate asked of a camera", _range(0, 240, open_low=True))
+    loop: bool = _field(False, "start a video file or image folder again when it ends (demo, soak tests)")
+
+
+@dataclass(frozen=True)
+class DetectorConfig(_Section):
+    NAME = "detector"
+    type: str = _field("yunet", "face detector (edge.detectors.DETECTORS)", _detector_type)
+    score: float = _field(0.8, "least detector score of a face (yunet, blazeface; haar ignores it)", _range(0, 1))
+    min_face: int = _field(24, "smallest face side, in frame pixels, that is classified", _range(1, 4096))
+
+
+@dataclass(frozen=True)
+class ClassifierConfig(_Section):
+    NAME = "classifier"
+    model: str = _field("", "TFLite model file (absolute path); empty = the bundled int8 model")
+    threads: int = _field(1, "interpreter threads", _range(1, 64))
+    flip: bool = _field(False, "average each face with its mirror image (2x classify time)")
+
+
+@dataclass(frozen=True)
+class TrackingConfig(_Section):
+    NAME = "tracking"
+    window: int = _field(5, "frames of probability smoothing per track (1 = none)", _range(1, 1000))
+    threshold: float = _field(0.45, "smoothed top probability under which a face is 'uncertain'", _range(0, 1))
+    max_age: float = _field(1.0, "seconds a lost track is kept", _range(0, 3600))
+
+
+@dataclass(frozen=True)
+class LogConfig(_Section):
+    NAME = "log"
+    path: str = _field("", "SQLite file; empty = $STATE_DIRECTORY/expressions.db, else ./expressions.db")
+    commit_interval: float = _field(10.0, "seconds between commits (a power cut loses at most this much)",
+                                    _range(0, 3600))
+    log_interval: float = _field(1.0, "a track gets a row on a label change, else at most every this many "
+                                 "seconds", _range(0, 86400))
+    retention_days: float = _field(30.0, "rows older than this are deleted; 0 = keep everything", _range(0))
+
+    def resolve_path(self, environ: Mapping[str, str] | None = None) -> Path:
+        """The log file: ``path`` if absolute, else under the first $STATE_DIRECTORY entry (systemd's
+        StateDirectory=), else under the working directory."""
+        env = os.environ if environ is None else environ
+        state = env.get("STATE_DIRECTORY", "").split(":")[0]
+        path = Path(self.path or LOG_NAME).expanduser()
+        if path.is_absolute():
+            return path
+        return (Path(state) if state else Path.cwd()) / path
+
+
+@dataclass(frozen=True)
+class ServiceConfig(_Section):
+    NAME = "service"
+    watchdog_fraction: float = _field(0.5, "ping systemd's watchdog at most every this fraction of WatchdogSec",
+                                      _range(0.05, 0.9))
+    status_interval: float = _field(5.0, "seconds between STATUS= updates (frames/s, faces)",
+                                    _range(0, 3600, open_low=True))
+    reconnect_attempts: int = _field(5, "failed opens/reads of the source in a row before exiting non-zero",
+                                     _range(1, 1000))
+    reconnect_delay: float = _field(1.0, "seconds before the first retry; doubled after each failure",
+                                    _range(0, 3600, open_low=True))
+    reconnect_max_delay: float = _field(8.0, "longest wait between retries, in seconds",
+                                        _range(0, 3600, open_low=True))
+
+    def _cross_check(self) -> Iterable[Invalid]:
+        if self.reconnect_max_delay < self.reconnect_delay:
+            yield Invalid(self.NAME, "reconnect_max_delay", self.reconnect_max_delay,
+                          f"must be >= reconnect_delay ({self.reconnect_delay:g})")
+
+    def backoff(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` (>= 1) failures in a row."""
+        return min(self.reconnect_delay * 2.0 ** (failures - 1), self.reconnect_max_delay)
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    cls.NAME: cls for cls in (SourceConfig, DetectorConfig, ClassifierConfig, TrackingConfig, LogConfig,
+                              ServiceConfig)
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration; ``origin`` lists the layers it was built from, lowest first."""
+
+    source: SourceConfig = field(default_factory=SourceConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    origin: tuple[str, ...] = field(default=(), compare=False)
+
+    def changed(self, other: Config) -> list[str]:
+        """Names of the sections that differ from ``other``."""
+        return [name for name in SECTIONS if getattr(self, name) != getattr(other, name)]
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: {f.name: getattr(getattr(self, name), f.name) for f in fields(SECTIONS[name])}
+                for name in SECTIONS}
+
+
+# ------------------------------------------------------------------------------------------------ loading
+
+
+def _toml():
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib
+    try:
+        import tomli
+    except ImportError:
+        raise UsageError("reading the config needs Python 3.11+ or the 'tomli' package on Python 3.10: "
+                         "pip install tomli") from None
+    return tomli
+
+
+def format_value(value: Any) -> str:
+    """A value as it would be written in TOML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+@dataclass
+class _Layer:
+    """The values one file (or the --set options) gives, with where each came from for messages."""
+
+    name: str
+    values: dict[tuple[str, str], Any] = field(default_factory=dict)
+    where: dict[tuple[str, str], str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def key_problem(self, section: str, key: str, where: str) -> None:
+        known = [f.name for f in fields(SECTIONS[section])]
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        self.problems.append(f"{where}: unknown key {section}.{key}{hint}; [{section}] has {', '.join(known)}")
+
+    def section_problem(self, section: str, where: str) -> None:
+        close = difflib.get_close_matches(section, SECTIONS, n=1)
+        hint = f" (did you mean [{close[0]}]?)" if close else ""
+        self.problems.append(f"{where}: unknown section [{section}]{hint}; sections are {', '.join(SECTIONS)}")
+
+
+def _line_numbers(text: str) -> dict[tuple[str, str], int]:
+    """(section, key) -> line, for simple ``key = value`` lines under ``[section]`` headers."""
+    lines: dict[tuple[str, str], int] = {}
+    section = ""
+    for number, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if s.startswith("[") and "]" in s:
+            section = s[1:s.index("]")].strip().strip('"')
+            lines.setdefault((section, ""), number)
+        elif "=" in s and not s.startswith("#"):
+            lines.setdefault((section, s.split("=", 1)[0].strip().strip('"')), number)
+    return lines
+
+
+def parse_file(path: str | Path, text: str | None = None) -> _Layer:
+    """Read one TOML layer; syntax errors, unknown sections and unknown keys become problems."""
+    layer = _Layer(str(path))
+    if text is None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError([f"{path}: no such config file"]) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError([f"{path}: cannot read the config file: {getattr(exc, 'strerror', None) or exc}"]) \
+                from None
+    toml = _toml()
+    try:
+        data = toml.loads(text)
+    except toml.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    lines = _line_numbers(text)
+    for section, table in data.items():
+        if not isinstance(table, dict):
+            line = lines.get(("", section))
+            layer.problems.append(f"{path}:{line or '?'}: {section} = {format_value(table)} is outside any "
+                                  f"[section]; sections are {', '.join(SECTIONS)}")
+            continue
+        if section not in SECTIONS:
+            line = lines.get((section, ""))
+            layer.section_problem(section, f"{path}:{line}" if line else str(path))
+            continue
+        known = {f.name for f in fields(SECTIONS[section])}
+        for key, value in table.items():
+            line = lines.get((section, key))
+            where = f"{path}:{line}" if line else str(path)
+            if key not in known:
+                layer.key_problem(section, key, where)
+            else:
+                layer.values[(section, key)] = value
+                layer.where[(section, key)] = where
+    return layer
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _convert(kind: str, text: str) -> Any:
+    """A --set value, read by the key's type: strings as typed (or a TOML "quoted" string)."""
+    t = text.strip()
+    if kind == "str":
+        if len(t) >= 2 and t[0] == t[-1] and t[0] in "\"'":
+            return _toml().loads(f"v = {t}")["v"]
+        return text
+    if kind == "bool":
+        if t.lower() in _TRUE | _FALSE:
+            return t.lower() in _TRUE
+        raise ValueError("must be true or false")
+    try:
+        return int(t) if kind == "int" else float(t)
+    except ValueError:
+        raise ValueError(f"must be {_TYPE_NAMES[kind]}") from None
+
+
+def parse_overrides(items: Iterable[str]) -> _Layer:
+    """The --set section.key=value options as one layer."""
+    layer = _Layer(SET_ORIGIN)
+    for item in items:
+        where = f"{SET_ORIGIN} {item}"
+        name, sep, text = item.partition("=")
+        section, dot, key = name.strip().partition(".")
+        if not sep or not dot:
+            layer.problems.append(f"{where}: expected section.key=value, e.g. detector.type=haar")
+            continue
+        if section not in SECTIONS:
+            layer.section_problem(section, where)
+            continue
+        types = {f.name: f.type for f in fields(SECTIONS[section])}
+        if key not in types:
+            layer.key_problem(section, key, where)
+            continue
+        try:
+            layer.values[(section, key)] = _convert(types[key], text)
+        except ValueError as exc:
+            layer.problems.append(f"{where}: {section}.{key} = {text!r}: {exc}")
+            continue
+        layer.where[(section, key)] = where
+    return layer
+
+
+def default_layer() -> _Layer:
+    resource = resources.files("edge") / "data" / "default.toml"
+    return parse_file(f"{resource} (packaged defaults)", resource.read_text(encoding="utf-8"))
+
+
+def build(layers: Sequence[_Layer]) -> Config:
+    """Merge the layers (later wins) into a validated Config, or raise ConfigError with every problem."""
+    problems = [p for layer in layers for p in layer.problems]
+    values: dict[tuple[str, str], Any] = {}
+    where: dict[tuple[str, str], str] = {}
+    for layer in layers:
+        values.update(layer.values)
+        where.update(layer.where)
+    sections = {}
+    for name, cls in SECTIONS.items():
+        kwargs = {key: v for (section, key), v in values.items() if section == name}
+        try:
+            sections[name] = cls(**kwargs)
+        except InvalidValues as exc:
+            for p in exc.problems:
+                origin = where.get((p.section, p.key), "default")
+                problems.append(f"{origin}: {p.section}.{p.key} = {format_value(p.value)}: {p.reason}")
+    if problems:
+        raise ConfigError(problems)
+    return Config(**sections, origin=tuple(layer.name for layer in layers))
+
+
+def load(path: str | Path | None = None, overrides: Iterable[str] = (), *,
+         system_path: str | Path = SYSTEM_CONFIG) -> Config:
+    """Packaged defaults, then ``path`` (which must exist) or else ``system_path`` (if it exists), then
+    ``overrides`` (``section.key=value`` strings)."""
+    layers = [default_layer()]
+    if path is not None:
+        layers.append(parse_file(path))
+    elif Path(system_path).is_file():
+        layers.append(parse_file(system_path))
+    overrides = list(overrides)
+    if overrides:
+        layers.append(parse_overrides(overrides))
+    return build(layers)
+
+
+# ------------------------------------------------------------------------------------------------ command line
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """--config, --set and --source, shared by `ferlite run` and `ferlite check`."""
+    p.add_argument("--config", type=Path, default=None, metavar="PATH",
+                   help=f"config file (default: {SYSTEM_CONFIG} when it exists, else the packaged defaults)")
+    p.add_argument("--set", dest="overrides", action="append", default=None, metavar="SECTION.KEY=VALUE",
+                   help="override one config key, e.g. --set detector.type=haar (repeatable)")
+    p.add_argument("--source", default=None, metavar="SPEC",
+                   help="shortcut for --set source.spec=SPEC: picamera, 0, /dev/video0, rtsp://..., clip.mp4")
+
+
+def overrides_from_args(args: argparse.Namespace) -> list[str]:
+    items = list(args.overrides or [])
+    if args.source is not None:
+        items.append(f"source.spec={args.source}")
+    return items
+
+
+def load_from_args(args: argparse.Namespace) -> Config:
+    return load(args.config, overrides_from_args(args))
