@@ -6,7 +6,6 @@ first; no face is an empty tuple. Boxes and landmarks are in the input image's p
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -15,7 +14,7 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-from .errors import ModelLoadError, UsageError
+from .errors import ModelLoadError
 
 
 @dataclass(frozen=True)
@@ -146,10 +145,6 @@ DETECTORS: dict[str, Callable[..., FaceDetector]] = {
 
 def create_detector(name: str, **options) -> FaceDetector:
     """Build a detector by registry name; an unknown name lists the valid ones."""
-    try:
-        cls = DETECTORS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, DETECTORS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UsageError(f"unknown detector {name!r}{hint}; choose from {', '.join(DETECTORS)}") from None
-    return cls(**options)
+    from .registry import lookup
+
+    return lookup(DETECTORS, name, "detector")(**options)

@@ -13,7 +13,6 @@ Only the standard library is imported here.
 from __future__ import annotations
 
 import csv
-import difflib
 import inspect
 import json
 import logging
@@ -299,12 +298,9 @@ SINKS: dict[str, type[_Sink]] = {"sqlite": SqliteSink, "csv": CsvSink, "list": L
 
 def create_sink(name: str, **options) -> ResultSink:
     """Build a sink by registry name; an unknown name, or an option the sink does not take, is a UsageError."""
-    try:
-        cls = SINKS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, SINKS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UsageError(f"unknown sink {name!r}{hint}; choose from {', '.join(SINKS)}") from None
+    from .registry import lookup
+
+    cls = lookup(SINKS, name, "sink")
     try:
         inspect.signature(cls).bind(**options)
     except TypeError as exc:
