@@ -20,9 +20,9 @@ from pathlib import Path
 
 VARIANTS = {
     "baseline": [],
+    "FER+ soft labels 0.5": ["--soft-labels", "0.5"],
     "no augmentation": ["--aug-strength", "0", "--erase", "0"],
     "no label smoothing": ["--label-smoothing", "0"],
-    "FER+ soft labels 0.5": ["--soft-labels", "0.5"],
     "narrow (cnn48-s)": ["--arch", "cnn48-s"],
 }
 
@@ -69,17 +69,20 @@ def main() -> None:
                      "macro-F1": round(plain["macro_f1"], 4), "params": params,
                      "epoch s (median)": round(statistics.median(seconds), 1)})
         print(rows[-1], flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_table(rows, args.out, args.epochs, args.data)  # after each variant: a stop keeps what is done
+
+
+def write_table(rows: list[dict], out: Path, epochs: int, data: str) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
     headers = list(rows[0])
-    with open(args.out.with_suffix(".csv"), "w", newline="") as f:
+    with open(out.with_suffix(".csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=headers)
         w.writeheader()
         w.writerows(rows)
     md = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     md += ["| " + " | ".join(str(r[h]) for h in headers) + " |" for r in rows]
-    title = f"{args.epochs} epochs each, seed 0, data {args.data}\n\n"
-    args.out.with_suffix(".md").write_text(title + "\n".join(md) + "\n")
-    print("\n".join(md))
+    out.with_suffix(".md").write_text(f"{epochs} epochs each, seed 0, data {data}\n\n" + "\n".join(md) + "\n")
+    print("\n".join(md), flush=True)
 
 
 if __name__ == "__main__":
