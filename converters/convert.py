@@ -83,9 +83,8 @@ def run(args: argparse.Namespace) -> int:
             EXPORTERS[precision](model, out, Int8Config.for_full_integer(calib.x, args.samples))
         else:
             EXPORTERS[precision](model, out)
-        info = ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision=precision)
-        info.write(out)
-        result = evaluate(out, val_data)
+        ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision=precision).write(out)
+        result = evaluate(out, val_data)  # reads the sidecar just written; it is rewritten with the figures below
         drop = 100 * (reference["accuracy"] - result["accuracy"])
         info = ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision=precision,
                          metrics={"data": val_data.name, "accuracy": round(result["accuracy"], 4),

@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from edge.align import DEFAULT_MARGIN
-from edge.errors import DatasetError, ImageReadError, UsageError
+from edge.errors import ImageReadError, UsageError
 from edge.imageio import DEFAULT_MAX_PIXELS
 
 from . import dataset
@@ -134,14 +134,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(inputs) - len(todo)} of {len(inputs)} images already processed in {args.out}; skipping them")
     counts: Counter = Counter()
     fields = list(dataset.COLUMNS) + list(FACE_COLUMNS)
-    try:
-        with dataset.ManifestAppender(args.out / dataset.MANIFEST, fields) as manifest:
-            for row in tqdm(todo, desc=f"faces ({detector.name})", unit="img"):
-                for out_row in process(root, row, args.out, detector, args):
-                    manifest.write(out_row)
-                    counts[(out_row["status"], _reason_kind(out_row["reason"]))] += 1
-    except DatasetError:
-        raise
+    with dataset.ManifestAppender(args.out / dataset.MANIFEST, fields) as manifest:
+        for row in tqdm(todo, desc=f"faces ({detector.name})", unit="img"):
+            for out_row in process(root, row, args.out, detector, args):
+                manifest.write(out_row)
+                counts[(out_row["status"], _reason_kind(out_row["reason"]))] += 1
     table = [[s, r, n] for (s, r), n in sorted(counts.items(), key=lambda kv: (kv[0][0] != "kept", -kv[1]))]
     print(format_table(["status", "reason", "images"], table))
     kept = sum(n for (s, _), n in counts.items() if s == "kept")
