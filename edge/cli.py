@@ -38,6 +38,10 @@ steps:
   3. train      ferlite train data/fer2013
                 ferlite evaluate --model runs/train/exp --data data/fer2013
                 ferlite convert runs/train/exp --data data/fer2013
+  4. recognize  ferlite recognize photo.jpg | clip.mp4 | 0 | picamera
+                ferlite bench
+  service       ferlite check --config /etc/ferlite/config.toml
+                ferlite run --config /etc/ferlite/config.toml   (systemd/install.sh sets this up)
 
 Run `ferlite COMMAND --help` for the options of each command. Set DEBUG=1 for tracebacks.
 """
