@@ -24,6 +24,7 @@ VARIANTS = {
     "no augmentation": ["--aug-strength", "0", "--erase", "0"],
     "no label smoothing": ["--label-smoothing", "0"],
     "narrow (cnn48-s)": ["--arch", "cnn48-s"],
+    "FC head (cnn48-fc)": ["--arch", "cnn48-fc"],
 }
 
 

@@ -34,6 +34,18 @@ def _save_slim(keras, model, path: Path) -> None:
     clone.save(path)
 
 
+def deploy_graph(keras, model):
+    """What ships as TFLite: the model up to its logits, when it ends in a softmax layer (ferlite's own do).
+
+    The device applies softmax in float. TFLite's int8 SOFTMAX kernel rounds differently on arm64 and x86
+    (1 LSB on a few outputs), while every op before it gives identical int8 outputs on both; and float
+    softmax gives finer confidences than int8's steps of 1/256."""
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.Softmax) and len(model.layers) > 1:
+        return keras.Model(model.input, model.layers[-2].output, name=model.name), "logits"
+    return model, "probs"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", type=Path, help="a .keras model, or a training run folder (uses its best.keras)")
     p.add_argument("--data", required=True, help="data set for calibration and the parity check")
@@ -72,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     val_data = EvalData(val.x, [labels[i] for i in val.y], f"{args.data}:{args.val_split or val_split}")
     arch = model.name.removeprefix("ferlite_").replace("_", "-")
     stem = args.name or f"ferlite_{arch.replace('-', '_')}"
+    graph, output = deploy_graph(keras, model)
 
     reference = evaluate(keras_path, val_data)
     rows = [["keras float32", f"{reference['accuracy']:.4f}", f"{reference['macro_f1']:.3f}",
@@ -80,13 +93,13 @@ def run(args: argparse.Namespace) -> int:
     for precision in args.precision:
         out = args.out / f"{stem}_{precision}.tflite"
         if precision == "int8":
-            EXPORTERS[precision](model, out, Int8Config.for_full_integer(calib.x, args.samples))
+            EXPORTERS[precision](graph, out, Int8Config.for_full_integer(calib.x, args.samples))
         else:
-            EXPORTERS[precision](model, out)
-        ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision=precision).write(out)
+            EXPORTERS[precision](graph, out)
+        ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision=precision, output=output).write(out)
         result = evaluate(out, val_data)  # reads the sidecar just written; it is rewritten with the figures below
         drop = 100 * (reference["accuracy"] - result["accuracy"])
-        info = ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision=precision,
+        info = ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision=precision, output=output,
                          metrics={"data": val_data.name, "accuracy": round(result["accuracy"], 4),
                                   "macro_f1": round(result["macro_f1"], 4),
                                   "keras_accuracy": round(reference["accuracy"], 4)})

@@ -67,6 +67,7 @@ class ExpressionClassifier:
         return x.astype(self._in_dtype)
 
     def _invoke(self, x: np.ndarray) -> np.ndarray:
+        """The model's output for one input tensor, dequantized to float."""
         import numpy as np
 
         self._interp.set_tensor(self._in_index, x)
@@ -80,12 +81,19 @@ class ExpressionClassifier:
     def probabilities(self, face: np.ndarray) -> np.ndarray:
         """Class probabilities (in ``labels`` order) for one face."""
         x = self._preprocess(face)
-        p = self._invoke(x)
+        y = self._invoke(x)
         if self.flip:
-            p = (p + self._invoke(x[:, :, ::-1, :].copy())) / 2
-        return p
+            y = (y + self._invoke(x[:, :, ::-1, :].copy())) / 2
+        return softmax(y) if self.info.output == "logits" else y
 
     def classify(self, face: np.ndarray) -> Prediction:
         p = self.probabilities(face)
         i = int(p.argmax())
         return Prediction(self.labels[i], float(p[i]), tuple(float(v) for v in p), self.labels)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)

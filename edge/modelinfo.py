@@ -9,6 +9,8 @@ from pathlib import Path
 
 from .errors import ModelLoadError
 
+OUTPUTS = ("probs", "logits")
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -18,6 +20,9 @@ class ModelInfo:
     pixel_format: str = "grey"
     arch: str = ""
     precision: str = "float32"
+    #: "logits": the device applies softmax in float (ferlite's own int8 models: TFLite's int8 softmax
+    #: rounds differently on arm64 and x86); "probs": the model ends in its own softmax.
+    output: str = "probs"
     metrics: dict = field(default_factory=dict)
 
     @staticmethod
@@ -40,6 +45,8 @@ class ModelInfo:
             raise ModelLoadError(f"{path}: bad model sidecar: {exc}") from None
         if not info.labels:
             raise ModelLoadError(f"{path}: no labels")
+        if info.output not in OUTPUTS:
+            raise ModelLoadError(f"{path}: output {info.output!r} is not one of {', '.join(OUTPUTS)}")
         return cls(**{**asdict(info), "labels": tuple(info.labels)})
 
     def write(self, model_path: str | Path) -> Path:

@@ -76,6 +76,7 @@ class Outputs:
         self.counts: Counter = Counter()
         self.faces = 0
         self.frames = 0
+        self.written: set[str] = set()
 
     def __call__(self, frame, result) -> None:
         import cv2
@@ -86,7 +87,7 @@ class Outputs:
         drawn = annotate(frame.image, result) if (self.show or not self.args.no_save) else None
         if not self.args.no_save and not self.live:
             if self.kind == "images":
-                cv2.imwrite(str(self.out / Path(result.path or f"{result.index}.jpg").name), drawn)
+                cv2.imwrite(str(self.out / self._image_name(result)), drawn)
             else:
                 self._video(drawn)
         if self.args.save_crops:
@@ -99,6 +100,16 @@ class Outputs:
             faces = "  ".join(f"#{f.track_id} {f.label} {f.confidence:.2f}" for f in result.faces) or "no face"
             where = Path(result.path).name if result.path else f"frame {result.index}"
             print(f"{where}: {faces}  ({result.timings_ms.get('total', 0):.1f} ms)", flush=True)
+
+    def _image_name(self, result) -> str:
+        """The photo's own name; ``name_<index>.ext`` when an earlier photo (e.g. from another folder of
+        the same glob) already took it, so no annotated copy overwrites another."""
+        path = Path(result.path or f"{result.index}.jpg")
+        name = path.name
+        if name in self.written:
+            name = f"{path.stem}_{result.index}{path.suffix}"
+        self.written.add(name)
+        return name
 
     def _video(self, drawn) -> None:
         import cv2

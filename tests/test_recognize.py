@@ -27,10 +27,11 @@ from fakes.picamera2 import make_picamera2
 from edge.classifier import ExpressionClassifier
 from edge.cli import main
 from edge.detectors import create_detector
+from edge.picamera import PiCameraSource
 from edge.pipeline import Pipeline, run
 from edge.results import UNCERTAIN, to_dataframe
 from edge.sinks import ListSink
-from edge.sources import PiCameraSource, UsbCameraSource, VideoFileSource
+from edge.sources import UsbCameraSource, VideoFileSource
 from edge.tracking import Tracker, iou
 
 EDGE_DATA = Path(__file__).resolve().parents[1] / "edge" / "data"
@@ -215,6 +216,18 @@ def test_folder_and_glob_of_photos(photo_folder, tmp_path, classifier, as_glob):
     assert sorted(p.name for p in out.iterdir() if p.name != "results.csv") == expected
     for name in expected:
         assert cv2.imread(str(out / name)).shape == cv2.imread(str(photo_folder / name)).shape
+
+
+def test_same_names_from_two_folders_do_not_overwrite(tmp_path, classifier):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        shutil.copy(PHOTOS / WITH_FACE[0], tmp_path / sub / WITH_FACE[0])
+    out = tmp_path / "out"
+    assert recognize(str(tmp_path / "*" / WITH_FACE[0]), "--out", out) == 0
+    rows = read_rows(out / "results.csv")
+    assert sorted(Path(r["path"]).parent.name for r in rows) == ["a", "b"]
+    stem, suffix = Path(WITH_FACE[0]).stem, Path(WITH_FACE[0]).suffix
+    assert sorted(p.name for p in out.iterdir()) == sorted([WITH_FACE[0], f"{stem}_1{suffix}", "results.csv"])
 
 
 @pytest.fixture(scope="module")
