@@ -1,4 +1,4 @@
-"""Frame sources: the Pi camera, USB cameras, video files, network streams and image files.
+"""Frame sources: the Pi camera (in edge.picamera), USB cameras, video files, network streams and image files.
 
 Every source is a small context-managed iterator of :class:`Frame`::
 
@@ -21,15 +21,14 @@ import math
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import cv2
-import numpy as np
 
 from .errors import ImageReadError, SourceError, UsageError
+from .frames import Frame, FrameSource, _bgr, _Source
 from .imageio import read_image
+from .picamera import PiCameraSource
 
 log = logging.getLogger(__name__)
 
@@ -37,79 +36,6 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".mjpg", 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 PICAMERA_NAMES = frozenset({"picamera", "picam"})
-
-PICAMERA2_MISSING = (
-    "picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` "
-    "and create the venv with --system-site-packages"
-)
-
-
-@dataclass(frozen=True, eq=False)
-class Frame:
-    """One frame. ``image`` is BGR uint8 HxWx3; ``grey`` is a detector-size grey plane when the source
-    has one for free (the Pi camera's lores Y plane); ``path`` is the file an image source read."""
-
-    image: np.ndarray
-    timestamp: float
-    index: int
-    grey: np.ndarray | None = None
-    path: str | None = None
-
-
-@runtime_checkable
-class FrameSource(Protocol):
-    name: str
-    fps: float | None
-
-    def open(self) -> None: ...
-
-    def close(self) -> None: ...
-
-    def __enter__(self) -> FrameSource: ...
-
-    def __exit__(self, *exc) -> None: ...
-
-    def __iter__(self) -> Iterator[Frame]: ...
-
-
-class _Source:
-    """Shared plumbing: idempotent open, context manager, iteration opens on demand."""
-
-    name: str = ""
-    fps: float | None = None
-
-    def __init__(self) -> None:
-        self._opened = False
-
-    def open(self) -> None:
-        if not self._opened:
-            self._open()
-            self._opened = True
-
-    def close(self) -> None:
-        if self._opened:
-            self._opened = False
-            self._close()
-
-    def __enter__(self):
-        self.open()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __iter__(self) -> Iterator[Frame]:
-        self.open()
-        return self._frames()
-
-    def _open(self) -> None:
-        raise NotImplementedError
-
-    def _close(self) -> None:
-        pass
-
-    def _frames(self) -> Iterator[Frame]:
-        raise NotImplementedError
 
 
 def _fps_or_none(value: float) -> float | None:
@@ -119,14 +45,6 @@ def _fps_or_none(value: float) -> float | None:
 def _fourcc_text(value: float) -> str:
     code = int(value)
     return "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4)).strip("\x00")
-
-
-def _bgr(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:
-        return np.ascontiguousarray(image[:, :, :3])
-    return image
 
 
 class _CaptureSource(_Source):
@@ -257,78 +175,6 @@ class StreamSource(_CaptureSource):
         return self._live_frames("stream", "ended or lost")
 
 
-def _import_picamera2():
-    try:
-        from picamera2 import Picamera2
-    except ImportError as exc:
-        raise SourceError(PICAMERA2_MISSING) from exc
-    return Picamera2
-
-
-class PiCameraSource(_Source):
-    """The Raspberry Pi camera through picamera2. ``main`` (RGB888, which is B,G,R bytes: OpenCV's
-    order) is the image; the ISP also scales a YUV420 ``lores`` stream whose Y plane is ``Frame.grey``,
-    at the detector's input size. Both arrays come from the same sensor frame."""
-
-    def __init__(self, size: tuple[int, int] = (640, 480), lores: tuple[int, int] | None = (480, 360),
-                 fps: float = 30, camera_num: int = 0, picamera2_cls=None):
-        super().__init__()
-        self.size = tuple(size)
-        self.lores = tuple(lores) if lores else None
-        self.fps = float(fps)
-        self.camera_num = camera_num
-        self.name = f"picamera{camera_num}"
-        self._cls = picamera2_cls
-        self._cam = None
-        self._t0 = 0.0
-
-    def _open(self) -> None:
-        cls = self._cls or _import_picamera2()
-        cameras = cls.global_camera_info()
-        if not cameras:
-            raise SourceError("no camera found by libcamera: check the ribbon cable and `rpicam-hello --list-cameras`")
-        if self.camera_num >= len(cameras):
-            raise SourceError(f"no camera {self.camera_num}: libcamera found {len(cameras)}")
-        cam = cls(self.camera_num)
-        try:
-            streams = {"main": {"format": "RGB888", "size": self.size}}
-            if self.lores:
-                streams["lores"] = {"format": "YUV420", "size": self.lores}
-            config = cam.create_video_configuration(**streams, buffer_count=4, queue=False,
-                                                    controls={"FrameRate": self.fps})
-            cam.configure(config)
-            cam.start()
-        except RuntimeError as exc:
-            cam.close()
-            raise SourceError(f"{self.name}: cannot configure {self.size} main / {self.lores} lores: {exc}") from exc
-        self._cam = cam
-        self._t0 = time.monotonic()
-
-    def _close(self) -> None:
-        cam, self._cam = self._cam, None
-        if cam is not None:
-            try:
-                cam.stop()
-            finally:
-                cam.close()
-
-    def _frames(self) -> Iterator[Frame]:
-        index = 0
-        while self._cam is not None:
-            req = self._cam.capture_request()
-            try:
-                main = req.make_array("main")
-                lo = req.make_array("lores") if self.lores else None
-            finally:
-                req.release()
-            grey = None
-            if lo is not None:
-                w, h = self.lores
-                grey = np.ascontiguousarray(lo[:h, :w])  # Y plane of the strided YUV420 buffer
-            yield Frame(_bgr(main), time.monotonic() - self._t0, index, grey=grey)
-            index += 1
-
-
 class ImageSource(_Source):
     """Still images: one file, a folder (sorted, not recursive) or a glob pattern. Unreadable images
     are skipped with a warning; timestamps are the frame index."""
@@ -364,8 +210,8 @@ class ImageSource(_Source):
             index += 1
 
 
-SOURCES = {"video": VideoFileSource, "usb": UsbCameraSource, "picamera": PiCameraSource, "images": ImageSource,
-           "stream": StreamSource}
+SOURCES = {"video": VideoFileSource, "usb": UsbCameraSource, "picamera": PiCameraSource,
+           "images": ImageSource, "stream": StreamSource}
 
 ACCEPTED = (
     "'picamera' (Raspberry Pi camera), a camera index or /dev/videoN (USB camera), "

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge import config as cfgmod
+from edge import configfile
 from edge.config import SECTIONS, Config, ConfigError, load
 from edge.errors import UsageError
 
@@ -123,7 +124,7 @@ def test_cross_field_check_and_bool_is_not_a_number():
 
 
 def _layer(values):
-    layer = cfgmod._Layer("test")
+    layer = configfile._Layer("test")
     layer.values.update(values)
     layer.where.update({k: "test" for k in values})
     return layer

@@ -13,11 +13,11 @@ from fakes import clip_frames, frame_index, write_clip
 from fakes.picamera2 import Picamera2, make_picamera2
 
 from edge.errors import SourceError, UsageError
+from edge.picamera import PiCameraSource
 from edge.sources import (
     SOURCES,
     FrameSource,
     ImageSource,
-    PiCameraSource,
     StreamSource,
     UsbCameraSource,
     VideoFileSource,
