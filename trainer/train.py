@@ -114,7 +114,12 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
     if cfg.threads:
         tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
         tf.config.threading.set_inter_op_parallelism_threads(cfg.threads)
-    keras.utils.set_random_seed(cfg.seed)
+    state = {"epoch": 0, "best": -1.0, "best_epoch": 0}
+    if resume:
+        state = json.loads((run_dir / "state.json").read_text())
+    # A resumed run draws fresh shuffles and augmentations instead of replaying those of epoch 1 on.
+    seed = cfg.seed + state["epoch"]
+    keras.utils.set_random_seed(seed)
     df = ds_mod.load(cfg.data)
     auto_train, auto_val = default_split_names(set(df["split"].dropna()))
     cfg.train_split = cfg.train_split or auto_train
@@ -129,12 +134,10 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
     t_train = onehot[train_s.y]
     if cfg.soft_labels > 0 and train_s.soft is not None:
         t_train = (1 - cfg.soft_labels) * t_train + cfg.soft_labels * train_s.soft
-    train_ds = make_dataset(train_s, t_train, cfg.batch, True, cfg.seed, cfg.erase, cfg.aug_strength)
-    val_ds = make_dataset(val_s, onehot[val_s.y], cfg.batch, False, cfg.seed)
+    train_ds = make_dataset(train_s, t_train, cfg.batch, True, seed, cfg.erase, cfg.aug_strength)
+    val_ds = make_dataset(val_s, onehot[val_s.y], cfg.batch, False, seed)
 
-    state = {"epoch": 0, "best": -1.0, "best_epoch": 0}
     if resume:
-        state = json.loads((run_dir / "state.json").read_text())
         model = keras.models.load_model(run_dir / "last.keras")
         print(f"resuming {run_dir} after epoch {state['epoch']} (best {state['best']:.4f})")
     else:
