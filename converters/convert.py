@@ -34,16 +34,23 @@ def _save_slim(keras, model, path: Path) -> None:
     clone.save(path)
 
 
-def deploy_graph(keras, model):
-    """What ships as TFLite: the model up to its logits, when it ends in a softmax layer (ferlite's own do).
+def deploy_graph(keras, model, mirror: bool = False):
+    """What ships as TFLite: the model up to its logits, when it ends in a softmax layer (ferlite's own do);
+    with ``mirror``, a graph that classifies the face and its mirror image in one invoke (one output row each,
+    which the device averages). Returns (graph, output kind).
 
     The device applies softmax in float. TFLite's int8 SOFTMAX kernel rounds differently on arm64 and x86
     (1 LSB on a few outputs), while every op before it gives identical int8 outputs on both; and float
     softmax gives finer confidences than int8's steps of 1/256."""
+    graph, output = model, "probs"
     last = model.layers[-1]
     if isinstance(last, keras.layers.Softmax) and len(model.layers) > 1:
-        return keras.Model(model.input, model.layers[-2].output, name=model.name), "logits"
-    return model, "probs"
+        graph, output = keras.Model(model.input, model.layers[-2].output, name=model.name), "logits"
+    if mirror:
+        image = keras.Input(model.input_shape[1:], name="image")
+        views = keras.layers.Concatenate(axis=0, name="views")([image, keras.ops.flip(image, axis=2)])
+        graph = keras.Model(image, graph(views), name=model.name)
+    return graph, output
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -57,6 +64,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-drop", type=float, default=1.0, help="largest accuracy loss allowed for int8, in points")
     p.add_argument("--out", type=Path, default=Path("models"), help="output folder")
     p.add_argument("--name", default="", help="file stem (default ferlite_<arch>)")
+    p.add_argument("--mirror", action="store_true",
+                   help="build flip averaging into the model: it classifies each face and its mirror image in one "
+                        "invoke (about twice the time) and the device averages the two")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,9 +94,10 @@ def run(args: argparse.Namespace) -> int:
     val_data = EvalData(val.x, [labels[i] for i in val.y], f"{args.data}:{args.val_split or val_split}")
     arch = model.name.removeprefix("ferlite_").replace("_", "-")
     stem = args.name or f"ferlite_{arch.replace('-', '_')}"
-    graph, output = deploy_graph(keras, model)
+    graph, output = deploy_graph(keras, model, args.mirror)
+    views = 2 if args.mirror else 1
 
-    reference = evaluate(keras_path, val_data)
+    reference = evaluate(keras_path, val_data, flip=args.mirror)
     rows = [["keras float32", f"{reference['accuracy']:.4f}", f"{reference['macro_f1']:.3f}",
              keras_path.stat().st_size, ""]]
     failures = []
@@ -96,10 +107,12 @@ def run(args: argparse.Namespace) -> int:
             EXPORTERS[precision](graph, out, Int8Config.for_full_integer(calib.x, args.samples))
         else:
             EXPORTERS[precision](graph, out)
-        ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision=precision, output=output).write(out)
+        ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision=precision, output=output,
+                  views=views).write(out)
         result = evaluate(out, val_data)  # reads the sidecar just written; it is rewritten with the figures below
         drop = 100 * (reference["accuracy"] - result["accuracy"])
         info = ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision=precision, output=output,
+                         views=views,
                          metrics={"data": val_data.name, "accuracy": round(result["accuracy"], 4),
                                   "macro_f1": round(result["macro_f1"], 4),
                                   "keras_accuracy": round(reference["accuracy"], 4)})

@@ -67,16 +67,17 @@ class ExpressionClassifier:
         return x.astype(self._in_dtype)
 
     def _invoke(self, x: np.ndarray) -> np.ndarray:
-        """The model's output for one input tensor, dequantized to float."""
+        """The model's output for one input tensor, dequantized to float; the mean of its rows when the model
+        returns several views of the face (the face and its mirror image)."""
         import numpy as np
 
         self._interp.set_tensor(self._in_index, x)
         self._interp.invoke()
-        y = self._interp.get_tensor(self._out_index)[0]
+        y = self._interp.get_tensor(self._out_index)
         scale, zero = self._out_q
         if np.issubdtype(y.dtype, np.integer) and scale:
-            return (y.astype(np.float32) - zero) * scale
-        return y.astype(np.float32)
+            y = (y.astype(np.float32) - zero) * scale
+        return y.astype(np.float32).mean(axis=0)
 
     def probabilities(self, face: np.ndarray) -> np.ndarray:
         """Class probabilities (in ``labels`` order) for one face."""

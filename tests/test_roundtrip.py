@@ -86,6 +86,20 @@ def test_int8_model_is_full_integer(converted):
     assert ModelInfo.for_model(converted / "ferlite_tiny_int8.tflite").output == "logits"
 
 
+def test_mirror_builds_flip_averaging_into_the_model(trained, faces, tmp_path):
+    assert main(["convert", str(trained), "--data", str(FACES), "--samples", "100", "--max-drop", "100",
+                 "--precision", "int8", "--mirror", "--out", str(tmp_path)]) == 0
+    model = tmp_path / "ferlite_tiny_int8.tflite"
+    assert ModelInfo.for_model(model).views == 2
+    clf = ExpressionClassifier(model)
+    lite = np.stack([clf.probabilities(f[:, :, 0]) for f in faces])
+    # The graph classifies the face and its mirror image: a mirrored face gives the same two rows, swapped.
+    mirrored = np.stack([clf.probabilities(f[:, ::-1, 0]) for f in faces])
+    assert np.array_equal(lite, mirrored)
+    ref = (_keras_probs(trained / "best.keras", faces) + _keras_probs(trained / "best.keras", faces[:, :, ::-1])) / 2
+    assert np.abs(lite - ref).max() <= INT8_PROB_TOL, np.abs(lite - ref).max()
+
+
 def test_parity_failure_fails_the_conversion(trained, tmp_path, capsys):
     rc = main(["convert", str(trained), "--data", str(FACES), "--samples", "100", "--max-drop", "-1",
                "--precision", "int8", "--out", str(tmp_path)])
