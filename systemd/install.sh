@@ -29,7 +29,7 @@ usage() {
 Usage: sudo $(basename "$0") [options]
 
 Install ferlite as the systemd service $UNIT (Raspberry Pi OS Bookworm / Debian 12):
-  1. apt: python3-picamera2, python3-venv, python3-numpy (only those missing; apt-get update only if needed)
+  1. apt: python3-picamera2, python3-venv, python3-numpy, procps (only those missing; apt-get update only if needed)
   2. venv $VENV with --system-site-packages (it sees apt's picamera2 and numpy)
   3. pip: ferlite[edge] with the Pi pins ${PI_PINS[*]}, then an import and model-load check
   4. system user '$USER_NAME' in group '$GROUP_CAMERA' (systemd-sysusers, or useradd when it is absent)
@@ -92,7 +92,7 @@ fi
 systemd_running() { [ -d /run/systemd/system ]; }   # sd_booted(): systemd is PID 1
 
 # 1. apt packages ---------------------------------------------------------------------------------
-APT_PKGS=(python3-venv python3-numpy)
+APT_PKGS=(python3-venv python3-numpy procps)   # procps: /bin/kill, the unit's ExecReload
 [ "$PICAMERA2" = 1 ] && APT_PKGS=(python3-picamera2 "${APT_PKGS[@]}")
 missing=()
 for p in "${APT_PKGS[@]}"; do

@@ -45,7 +45,7 @@ DESELECT=${FERLITE_CI_DESELECT:-tests/test_sinks.py::test_a_day_of_logging_stays
 # Frames of the sample clip that `ferlite recognize` runs on aarch64 (YuNet costs about 2 CPU-seconds a frame
 # under qemu) and on x86 for the comparison.
 FRAMES=${FERLITE_CI_FRAMES:-20}
-ROOTFS_INCLUDE=python3,python3-venv,python3-numpy,systemd   # systemd: as on Raspberry Pi OS (install.sh verifies and enables)
+ROOTFS_INCLUDE=python3,python3-venv,python3-numpy,systemd,procps   # systemd, procps (/bin/kill, the unit's ExecReload): as on Raspberry Pi OS
 # What the emulated venv needs beyond ferlite[edge]: the Pi pins, and pytest (+ pandas for test_sinks).
 PINS=("numpy==$DEBIAN_NUMPY" "opencv-python-headless<4.12")
 TEST_REQS=(pytest pandas)
