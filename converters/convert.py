@@ -98,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
     views = 2 if args.mirror else 1
 
     reference = evaluate(keras_path, val_data, flip=args.mirror)
-    rows = [["keras float32", f"{reference['accuracy']:.4f}", f"{reference['macro_f1']:.3f}",
-             keras_path.stat().st_size, ""]]
+    rows = [["keras float32" + (" + flip" if args.mirror else ""), f"{reference['accuracy']:.4f}",
+             f"{reference['macro_f1']:.3f}", keras_path.stat().st_size, ""]]
     failures = []
     for precision in args.precision:
         out = args.out / f"{stem}_{precision}.tflite"
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     _save_slim(keras, model, slim)
     ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision="float32",
               metrics={"data": val_data.name, "accuracy": round(reference["accuracy"], 4),
-                       "macro_f1": round(reference["macro_f1"], 4)}).write(slim)
+                       "macro_f1": round(reference["macro_f1"], 4), "flip_averaged": args.mirror}).write(slim)
     rows.append(["keras (shipped, no optimizer)", "", "", slim.stat().st_size, ""])
     print(format_table(["model", "accuracy", "macro-F1", "bytes", "drop (points)"], rows))
     (args.out / f"{stem}_conversion.json").write_text(json.dumps({"rows": rows, "data": val_data.name}, indent=1))
