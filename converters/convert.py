@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from edge.errors import FerliteError, UsageError, require
@@ -107,16 +108,14 @@ def run(args: argparse.Namespace) -> int:
             EXPORTERS[precision](graph, out, Int8Config.for_full_integer(calib.x, args.samples))
         else:
             EXPORTERS[precision](graph, out)
-        ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision=precision, output=output,
-                  views=views).write(out)
+        info = ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision=precision, output=output,
+                         views=views)
+        info.write(out)
         result = evaluate(out, val_data)  # reads the sidecar just written; it is rewritten with the figures below
         drop = 100 * (reference["accuracy"] - result["accuracy"])
-        info = ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision=precision, output=output,
-                         views=views,
-                         metrics={"data": val_data.name, "accuracy": round(result["accuracy"], 4),
-                                  "macro_f1": round(result["macro_f1"], 4),
-                                  "keras_accuracy": round(reference["accuracy"], 4)})
-        info.write(out)
+        replace(info, metrics={"data": val_data.name, "accuracy": round(result["accuracy"], 4),
+                               "macro_f1": round(result["macro_f1"], 4),
+                               "keras_accuracy": round(reference["accuracy"], 4)}).write(out)
         rows.append([f"tflite {precision}", f"{result['accuracy']:.4f}", f"{result['macro_f1']:.3f}",
                      out.stat().st_size, f"{drop:+.2f}"])
         if precision == "int8" and drop > args.max_drop:

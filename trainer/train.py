@@ -210,9 +210,11 @@ def _load_init_weights(keras, model, init: str) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from trainer.model import ARCHITECTURES
+
     d = TrainConfig(data="")
     p.add_argument("data", nargs="?", help="data-set folder or manifest.csv (face crops or 48x48 images)")
-    p.add_argument("--arch", default=d.arch, help="architecture: cnn48, cnn48-fc, cnn48-s, tiny")
+    p.add_argument("--arch", default=d.arch, help=f"architecture: {', '.join(ARCHITECTURES)}")
     p.add_argument("--epochs", type=int, default=None, help=f"epochs (default {d.epochs}; 15 with --init)")
     p.add_argument("--batch", type=int, default=None, help=f"batch size (default {d.batch}; 32 with --init)")
     p.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {d.lr}; 3e-4 with --init)")
