@@ -153,3 +153,34 @@ def test_finetune_starts_from_the_bundled_model(tmp_path):
     tuned = keras.models.load_model(run / "last.keras").get_layer("conv1_1").get_weights()[0]
     bundled = keras.models.load_model(bundled_keras_model()).get_layer("conv1_1").get_weights()[0]
     assert np.corrcoef(tuned.ravel(), bundled.ravel())[0, 1] > 0.95
+
+
+def test_teacher_targets_average_the_face_and_its_mirror(faces):
+    """Distillation targets are the teachers' flip-averaged, temperature-softened probabilities."""
+    from edge.assets import bundled_keras_model
+    from trainer.distill import teacher_targets
+    from trainer.model import import_keras
+
+    keras = import_keras()
+    classes = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    teacher = [str(bundled_keras_model())]
+    p = teacher_targets(keras, teacher, faces, classes)
+    np.testing.assert_allclose(p.sum(1), 1, atol=1e-5)
+    np.testing.assert_allclose(teacher_targets(keras, teacher, faces[:, :, ::-1], classes), p, atol=1e-5)
+    model = keras.models.load_model(teacher[0])
+    flip_avg = model.predict(faces.astype(np.float32), verbose=0) + model.predict(
+        faces[:, :, ::-1].astype(np.float32), verbose=0)
+    assert (p.argmax(1) == flip_avg.argmax(1)).mean() > 0.9
+    soft = teacher_targets(keras, teacher, faces, classes, temperature=4.0)
+    assert (soft.max(1) < p.max(1)).all()  # a higher temperature softens every target
+
+
+def test_train_distils_from_a_teacher(trained, tmp_path, capsys):
+    project = tmp_path / "runs"
+    assert main(["train", str(FACES), "--arch", "tiny", "--epochs", "1", "--batch", "32", "--teacher", str(trained),
+                 "--project", str(project)]) == 0
+    assert "distilling 1 teacher(s)" in capsys.readouterr().out
+    cfg = json.loads((project / "exp" / "config.json").read_text())
+    assert cfg["teachers"] == [str(trained / "best.keras")] and cfg["distill"] == 0.8
+    assert main(["train", str(FACES), "--teacher", str(tmp_path / "nope.keras")]) == 2
+    assert "nope.keras: no such .keras file" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from edge.errors import UsageError, require
 from edge.outputs import next_run_dir
+from trainer.distill import teacher_path
 
 
 @dataclass
@@ -32,6 +33,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1
     soft_labels: float = 0.0
+    teachers: list = field(default_factory=list)
+    distill: float = 0.0
+    temperature: float = 1.0
     erase: float = 0.5
     aug_strength: float = 1.0
     dropout: float = 0.3
@@ -134,6 +138,13 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
     t_train = onehot[train_s.y]
     if cfg.soft_labels > 0 and train_s.soft is not None:
         t_train = (1 - cfg.soft_labels) * t_train + cfg.soft_labels * train_s.soft
+    if cfg.teachers and cfg.distill > 0:
+        from trainer.distill import teacher_targets
+
+        teach = teacher_targets(keras, cfg.teachers, train_s.x, cfg.classes, cfg.temperature)
+        agree = float((teach.argmax(1) == train_s.y).mean())
+        print(f"distilling {len(cfg.teachers)} teacher(s): they agree with {agree:.1%} of the training labels")
+        t_train = (1 - cfg.distill) * t_train + cfg.distill * teach
     train_ds = make_dataset(train_s, t_train, cfg.batch, True, seed, cfg.erase, cfg.aug_strength)
     val_ds = make_dataset(val_s, onehot[val_s.y], cfg.batch, False, seed)
 
@@ -221,6 +232,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing")
     p.add_argument("--soft-labels", type=float, default=d.soft_labels,
                    help="weight of the FER+ vote distribution in the target (0 = hard labels)")
+    p.add_argument("--teacher", action="append", default=[], metavar="MODEL",
+                   help="distil from this trained model (.keras or run folder); repeat for an ensemble")
+    p.add_argument("--distill", type=float, default=0.8,
+                   help="with --teacher: weight of the teachers' probabilities in the target")
+    p.add_argument("--temperature", type=float, default=d.temperature,
+                   help="with --teacher: softening temperature of the teachers' logits")
     p.add_argument("--erase", type=float, default=d.erase, help="random-erasing probability")
     p.add_argument("--aug-strength", type=float, default=d.aug_strength, help="augmentation strength (0 = off)")
     p.add_argument("--patience", type=int, default=d.patience, help="early-stopping patience in epochs")
@@ -252,7 +269,9 @@ def run(args: argparse.Namespace) -> int:
             data=args.data, arch=args.arch, batch=args.batch or (32 if finetune else TrainConfig.batch),
             epochs=args.epochs or (15 if finetune else TrainConfig.epochs),
             lr=args.lr or (3e-4 if finetune else TrainConfig.lr), warmup=0 if finetune else TrainConfig.warmup,
-            label_smoothing=args.label_smoothing, soft_labels=args.soft_labels, erase=args.erase,
+            label_smoothing=args.label_smoothing, soft_labels=args.soft_labels,
+            teachers=[str(teacher_path(t)) for t in args.teacher], distill=args.distill if args.teacher else 0.0,
+            temperature=args.temperature, erase=args.erase,
             aug_strength=args.aug_strength, patience=args.patience, seed=args.seed, threads=args.threads,
             init=args.init, train_split=args.train_split, val_split=args.val_split,
         )
