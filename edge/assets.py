@@ -8,7 +8,6 @@ from pathlib import Path
 from .errors import ModelLoadError
 
 YUNET = "face_detection_yunet_2023mar.onnx"
-BLAZEFACE = "blazeface_short_range.tflite"
 CLASSIFIER_INT8 = "ferlite_cnn48_int8.tflite"
 CLASSIFIER_KERAS = "ferlite_cnn48.keras"
 
@@ -22,10 +21,6 @@ def model_path(name: str) -> Path:
 
 def yunet_model() -> Path:
     return model_path(YUNET)
-
-
-def blazeface_model() -> Path:
-    return model_path(BLAZEFACE)
 
 
 def bundled_tflite_model() -> Path:

@@ -1,13 +1,15 @@
-"""MediaPipe's BlazeFace short-range face detector (bundled TFLite model, Apache-2.0).
+"""MediaPipe's BlazeFace face detectors (bundled TFLite models, Apache-2.0): short and full range.
 
-The pre- and post-processing follow MediaPipe's face_detection_short_range graph: letterbox to a
-square, 128x128 RGB in [-1, 1], one invoke, decode 896 SSD anchors, sigmoid scores, weighted NMS,
-undo the letterbox. The model is made for faces within about 2 m of the camera (a face at least
-an eighth of the frame's long side, ~16 px of the model input); small, far faces are missed.
+The pre- and post-processing follow MediaPipe's face_detection_short_range and face_detection_full_range
+graphs: letterbox to a square, RGB in [-1, 1], one invoke, decode the SSD anchors, sigmoid scores,
+weighted NMS, undo the letterbox. The short-range model (128x128) is made for faces within about 2 m of
+the camera (a face at least an eighth of the frame's long side, ~16 px of the model input); the
+full-range model (192x192, one 48x48 anchor grid) also finds small, far faces, at about 2.5x the time.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,10 +19,21 @@ from .detectors import Face
 if TYPE_CHECKING:
     from pathlib import Path
 
-#: The model's square input side, in pixels.
-INPUT_SIZE = 128
-#: MediaPipe's ssd_anchors options for face_detection_short_range: one feature map per stride.
-STRIDES = (8, 16, 16, 16)
+
+@dataclass(frozen=True)
+class BlazeFaceModel:
+    """One BlazeFace variant: its bundled file and MediaPipe's anchor and score options for it."""
+
+    name: str
+    file: str
+    input_size: int  # the model's square input side, in pixels
+    strides: tuple[int, ...]  # ssd_anchors strides, one per layer
+    anchors_per_layer: int  # 2 with MediaPipe's interpolated_scale_aspect_ratio 1.0, 1 with 0.0
+    score_threshold: float  # MediaPipe's min_score_thresh for the variant
+
+
+SHORT_RANGE = BlazeFaceModel("blazeface", "blazeface_short_range.tflite", 128, (8, 16, 16, 16), 2, 0.5)
+FULL_RANGE = BlazeFaceModel("blazeface-full", "blazeface_full_range_sparse.tflite", 192, (4,), 1, 0.6)
 ANCHOR_OFFSET = 0.5
 #: Raw scores are clipped to +-this before the sigmoid (MediaPipe's score_clipping_thresh).
 SCORE_CLIP = 100.0
@@ -31,13 +44,14 @@ NUM_KEYPOINTS = 6
 KEYPOINT_ORDER = (0, 1, 2, 3, 4, 5)
 
 
-def ssd_anchors(input_size: int = INPUT_SIZE, strides: tuple[int, ...] = STRIDES,
-                offset: float = ANCHOR_OFFSET) -> np.ndarray:
+def ssd_anchors(input_size: int = SHORT_RANGE.input_size, strides: tuple[int, ...] = SHORT_RANGE.strides,
+                per_layer: int = SHORT_RANGE.anchors_per_layer, offset: float = ANCHOR_OFFSET) -> np.ndarray:
     """Anchor centres (x, y) in [0, 1], shape (N, 2), in the model's output order.
 
-    With one aspect ratio (1.0), an interpolated scale and ``fixed_anchor_size``, every layer gives two
-    anchors of size 1x1 per cell; consecutive layers with the same stride share one feature map, so
-    stride 8 gives 16x16x2 = 512 anchors and the three stride-16 layers 8x8x6 = 384, 896 in all.
+    With one aspect ratio (1.0) and ``fixed_anchor_size``, every layer gives ``per_layer`` anchors of size
+    1x1 per cell; consecutive layers with the same stride share one feature map. Short range: stride 8
+    gives 16x16x2 = 512 anchors and the three stride-16 layers 8x8x6 = 384, 896 in all; full range: one
+    stride-4 layer, 48x48x1 = 2304.
     """
     anchors = []
     i = 0
@@ -45,7 +59,7 @@ def ssd_anchors(input_size: int = INPUT_SIZE, strides: tuple[int, ...] = STRIDES
         j = i
         while j < len(strides) and strides[j] == strides[i]:
             j += 1
-        per_cell = 2 * (j - i)
+        per_cell = per_layer * (j - i)
         side = -(-input_size // strides[i])  # ceil
         ys, xs = np.mgrid[0:side, 0:side]
         centres = np.stack([(xs + offset) / side, (ys + offset) / side], axis=-1).reshape(-1, 1, 2)
@@ -79,36 +93,37 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, points: np.ndarray,
 
 
 class BlazeFaceDetector:
-    """MediaPipe's BlazeFace short-range model through the TFLite runtime (no TensorFlow).
+    """A MediaPipe BlazeFace model (short range by default) through the TFLite runtime (no TensorFlow).
 
     Landmarks: right eye, left eye (as seen by the subject), nose tip, mouth centre, right and left ear
     tragion. Boxes are square-ish and tighter than YuNet's (brow to chin).
     """
 
-    name = "blazeface"
-
-    def __init__(self, model_path: str | Path | None = None, score_threshold: float = 0.5,
-                 nms_threshold: float = 0.3, num_threads: int = 1):
-        from .assets import blazeface_model
+    def __init__(self, model_path: str | Path | None = None, score_threshold: float | None = None,
+                 nms_threshold: float = 0.3, num_threads: int = 1, variant: BlazeFaceModel = SHORT_RANGE):
+        from .assets import model_path as bundled
         from .errors import ModelLoadError
         from .runtime import load_interpreter
 
-        path = model_path or blazeface_model()
+        path = model_path or bundled(variant.file)
+        self.name, self.size = variant.name, variant.input_size
         self._interp, self.backend = load_interpreter(path, num_threads)
         inp = self._interp.get_input_details()[0]
-        outs = {d["name"]: d for d in self._interp.get_output_details()}
-        self._anchors = ssd_anchors()
+        self._anchors = ssd_anchors(variant.input_size, variant.strides, variant.anchors_per_layer)
         n = len(self._anchors)
-        if (tuple(inp["shape"]) != (1, INPUT_SIZE, INPUT_SIZE, 3) or inp["dtype"] != np.float32
-                or set(outs) != {"regressors", "classificators"}
-                or tuple(outs["regressors"]["shape"]) != (1, n, 4 + 2 * NUM_KEYPOINTS)):
-            raise ModelLoadError(f"{path}: not a BlazeFace short-range model (float32 1x128x128x3 input, "
-                                 f"regressors 1x{n}x16 and classificators outputs expected)")
+        # Outputs by shape: the names differ between variants (regressors/classificators, Identity/Identity_1).
+        outs = {tuple(d["shape"]): d["index"] for d in self._interp.get_output_details()}
+        size = variant.input_size
+        if (tuple(inp["shape"]) != (1, size, size, 3) or inp["dtype"] != np.float32
+                or set(outs) != {(1, n, 4 + 2 * NUM_KEYPOINTS), (1, n, 1)}):
+            raise ModelLoadError(f"{path}: not a {variant.name} model (float32 1x{size}x{size}x3 input, "
+                                 f"1x{n}x16 box and 1x{n}x1 score outputs expected)")
         self._input = inp["index"]
-        self._regressors = outs["regressors"]["index"]
-        self._scores = outs["classificators"]["index"]
-        self._tensor = np.empty((1, INPUT_SIZE, INPUT_SIZE, 3), np.float32)
-        self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
+        self._regressors = outs[(1, n, 4 + 2 * NUM_KEYPOINTS)]
+        self._scores = outs[(1, n, 1)]
+        self._tensor = np.empty((1, size, size, 3), np.float32)
+        self.score_threshold = variant.score_threshold if score_threshold is None else score_threshold
+        self.nms_threshold = nms_threshold
 
     def detect(self, image: np.ndarray) -> tuple[Face, ...]:
         pad, scale = self._preprocess(image)
@@ -119,17 +134,17 @@ class BlazeFaceDetector:
         return self._postprocess(raw, logits, pad, scale)
 
     def _preprocess(self, image: np.ndarray) -> tuple[tuple[float, float], float]:
-        """Letterbox into the 128x128 [-1, 1] RGB input tensor; returns ((pad x, pad y), scale)
+        """Letterbox into the square [-1, 1] RGB input tensor; returns ((pad x, pad y), scale)
         in model pixels, with scale = model pixels per image pixel."""
         import cv2
 
         h, w = image.shape[:2]
-        scale = INPUT_SIZE / max(h, w)
+        scale = self.size / max(h, w)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         small = cv2.resize(image, (nw, nh), interpolation=interp)
         small = cv2.cvtColor(small, cv2.COLOR_GRAY2RGB if small.ndim == 2 else cv2.COLOR_BGR2RGB)
-        px, py = (INPUT_SIZE - nw) // 2, (INPUT_SIZE - nh) // 2
+        px, py = (self.size - nw) // 2, (self.size - nh) // 2
         t = self._tensor[0]
         t.fill(-1.0)  # black padding, as MediaPipe's zero border after normalisation
         t[py:py + nh, px:px + nw] = small * np.float32(1 / 127.5) - np.float32(1.0)
@@ -141,8 +156,8 @@ class BlazeFaceDetector:
         keep = scores >= self.score_threshold
         if not keep.any():
             return ()
-        raw, scores, anchors = raw[keep], scores[keep], self._anchors[keep] * INPUT_SIZE
-        # Offsets are in model pixels (x_scale = w_scale = 128 with unit anchors), x before y.
+        raw, scores, anchors = raw[keep], scores[keep], self._anchors[keep] * self.size
+        # Offsets are in model pixels (x_scale = w_scale = input size with unit anchors), x before y.
         centre = raw[:, 0:2] + anchors
         half = raw[:, 2:4] / 2
         boxes = np.concatenate([centre - half, centre + half], axis=1)

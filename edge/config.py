@@ -147,7 +147,7 @@ class SourceConfig(_Section):
 class DetectorConfig(_Section):
     NAME = "detector"
     type: str = _field("yunet", "face detector (edge.detectors.DETECTORS)", _detector_type)
-    score: float = _field(0.8, "least detector score of a face (yunet, blazeface; haar ignores it)", _range(0, 1))
+    score: float = _field(0.8, "least detector score of a face (yunet, blazeface*; haar ignores it)", _range(0, 1))
     min_face: int = _field(24, "smallest face side, in frame pixels, that is classified", _range(1, 4096))
 
 

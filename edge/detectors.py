@@ -137,9 +137,15 @@ def _blazeface(**options) -> FaceDetector:
     return BlazeFaceDetector(**options)
 
 
+def _blazeface_full(**options) -> FaceDetector:
+    from .blazeface import FULL_RANGE, BlazeFaceDetector
+
+    return BlazeFaceDetector(variant=FULL_RANGE, **options)
+
+
 #: name -> detector class (or factory); options are passed to it.
 DETECTORS: dict[str, Callable[..., FaceDetector]] = {
-    "yunet": YuNetDetector, "haar": HaarDetector, "blazeface": _blazeface,
+    "yunet": YuNetDetector, "haar": HaarDetector, "blazeface": _blazeface, "blazeface-full": _blazeface_full,
 }
 
 

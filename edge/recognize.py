@@ -32,7 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="?", default=None, help="image, folder, glob, video, camera or URL "
                    "(default: the bundled sample photo)")
     p.add_argument("--model", type=Path, help="TFLite model (default: the bundled int8 model)")
-    p.add_argument("--detector", default="yunet", help="face detector: yunet, haar or blazeface")
+    from edge.detectors import DETECTORS
+
+    p.add_argument("--detector", default="yunet", help=f"face detector: {', '.join(DETECTORS)}")
     p.add_argument("--threads", type=int, default=1, help="interpreter threads")
     p.add_argument("--flip", action="store_true", help="average each face with its mirror image (2x classify time)")
     p.add_argument("--window", type=int, default=5, help="frames of probability smoothing per track (1 = none)")

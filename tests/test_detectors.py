@@ -107,17 +107,27 @@ def test_yunet_alignment_reduces_roll(angle):
     assert again and abs(eye_angle(again[0])) < abs(before) / 2, (before, eye_angle(again[0]))
 
 
-def test_blazeface_eyes_and_box_agree_with_yunet():
+@pytest.mark.parametrize("name", ["blazeface", "blazeface-full"])
+def test_blazeface_eyes_and_box_agree_with_yunet(name):
     """BlazeFace's first two keypoints are (right eye, left eye) as seen by the subject, like YuNet's,
     so eye_angle levels its faces too; its square box covers the same face as YuNet's taller one."""
     img = read_image(PHOTOS / "skimage_astronaut.png").image
-    blaze = create_detector("blazeface").detect(img)
+    blaze = create_detector(name).detect(img)
     yunet = create_detector("yunet").detect(img)
     assert len(blaze) == 1 and len(blaze[0].landmarks) == 6
     (rx, _), (lx, _) = blaze[0].eyes
     assert rx < lx, blaze[0].eyes  # the subject's right eye is on the image's left
     assert abs(eye_angle(blaze[0])) < MAX_EYE_ANGLE, eye_angle(blaze[0])
     assert iou(blaze[0].box, yunet[0].box) >= MIN_IOU_VS_YUNET, (blaze[0].box, yunet[0].box)
+
+
+def test_blazeface_rejects_the_other_variants_file():
+    from edge.assets import model_path
+    from edge.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
+    from edge.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="blazeface_short_range.tflite: not a blazeface-full model"):
+        BlazeFaceDetector(model_path(SHORT_RANGE.file), variant=FULL_RANGE)
 
 
 def test_align_crop_shape_and_dtype():

@@ -102,9 +102,11 @@ def process(root: Path, row: dict, out: Path, detector, opts: argparse.Namespace
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="data-set folder or manifest.csv, a folder of images, or a quoted glob")
     p.add_argument("--out", "-o", type=Path, required=True, help="output data-set folder for the crops")
-    p.add_argument("--detector", default="yunet", help="face detector: yunet, haar or blazeface")
+    from edge.detectors import DETECTORS
+
+    p.add_argument("--detector", default="yunet", help=f"face detector: {', '.join(DETECTORS)}")
     p.add_argument("--score", type=float, default=None,
-                   help="detector score threshold (defaults: yunet 0.8, blazeface 0.5)")
+                   help="detector score threshold (defaults: yunet 0.8, blazeface 0.5, blazeface-full 0.6)")
     p.add_argument("--keep", choices=["largest", "all"], default="largest",
                    help="largest: one face per image (skipped when another face is of similar size); all: every face")
     p.add_argument("--similar", type=float, default=0.6,

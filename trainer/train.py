@@ -18,7 +18,6 @@ from pathlib import Path
 
 from edge.errors import UsageError, require
 from edge.outputs import next_run_dir
-from trainer.distill import teacher_path
 
 
 @dataclass
@@ -253,6 +252,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trainer.distill import teacher_path
+
     require("tensorflow", "train", "train")
     require("pandas", "train", "train")
     if args.resume:
