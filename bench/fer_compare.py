@@ -1,4 +1,4 @@
-"""Whole-pipeline frames/s on one clip: ferlite (Haar, YuNet, BlazeFace) against the `fer` package.
+"""Whole-pipeline frames/s on one clip: ferlite (Haar, YuNet, both BlazeFace models) against the `fer` package.
 
     python bench/fer_compare.py [CLIP]
 
@@ -95,7 +95,7 @@ def main() -> None:
         sys.exit(f"fer run failed:\n{r.stderr[-2000:]}")
     fer = json.loads(r.stdout.strip().splitlines()[-1])
     rows = [{"pipeline": "fer 25.10.3 (Haar + its TFLite model)", **fer}]
-    for det in ("haar", "yunet", "blazeface"):
+    for det in ("haar", "yunet", "blazeface", "blazeface-full"):
         rows.append({"pipeline": f"ferlite ({det} + int8 cnn48)", **time_ferlite(args.clip, det, args.frames)})
     rows.append({"pipeline": "ferlite (haar, min face 50 px as fer + int8 cnn48)",
                  **time_ferlite(args.clip, "haar", args.frames, min_size=50)})

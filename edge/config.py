@@ -149,6 +149,8 @@ class DetectorConfig(_Section):
     type: str = _field("yunet", "face detector (edge.detectors.DETECTORS)", _detector_type)
     score: float = _field(0.8, "least detector score of a face (yunet, blazeface*; haar ignores it)", _range(0, 1))
     min_face: int = _field(24, "smallest face side, in frame pixels, that is classified", _range(1, 4096))
+    every: int = _field(5, "search the whole frame every N frames, in between only around the faces found "
+                        "(1 = whole frame always)", _range(1, 1000))
 
 
 @dataclass(frozen=True)

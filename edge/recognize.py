@@ -35,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from edge.detectors import DETECTORS
 
     p.add_argument("--detector", default="yunet", help=f"face detector: {', '.join(DETECTORS)}")
+    p.add_argument("--detect-every", type=int, default=5, metavar="N",
+                   help="video and cameras: search the whole frame every N frames, in between only around the "
+                   "faces found (1 = whole frame always; photos always get the whole frame)")
     p.add_argument("--threads", type=int, default=1, help="interpreter threads")
     p.add_argument("--flip", action="store_true", help="average each face with its mirror image (2x classify time)")
     p.add_argument("--window", type=int, default=5, help="frames of probability smoothing per track (1 = none)")
@@ -147,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
     from .outputs import next_run_dir
     from .pipeline import Pipeline, PipelineOptions
     from .pipeline import run as run_pipeline
+    from .regions import for_stream
     from .sinks import CsvSink, ListSink
     from .sources import open_source, source_kind
     from .tracking import Tracker
@@ -156,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     kind = source_kind(spec)
     _check_options(args)
     classifier = ExpressionClassifier(args.model, num_threads=args.threads, flip=args.flip)
-    detector = create_detector(args.detector)
+    detector = for_stream(create_detector(args.detector), args.detect_every, kind)
     single = kind == "images"  # independent photos: no tracking or smoothing across them
     tracker = Tracker(classifier.labels, window=1 if single else args.window, threshold=args.threshold,
                       max_age=0.0 if single else args.max_age)
@@ -203,6 +207,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--max-age {args.max_age} must be a number of seconds >= 0")
     if args.threads < 1:
         raise UsageError(f"--threads {args.threads} must be >= 1")
+    if args.detect_every < 1:
+        raise UsageError(f"--detect-every {args.detect_every} must be >= 1")
     if not 0 <= args.margin <= 1:
         raise UsageError(f"--margin {args.margin} must be between 0 and 1")
     if args.max_frames is not None and args.max_frames < 1:

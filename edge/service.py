@@ -42,10 +42,18 @@ def make_detector(config: Config):
     import inspect
 
     from .detectors import DETECTORS, create_detector
+    from .regions import for_stream
+    from .sources import source_kind
 
     params = inspect.signature(DETECTORS[config.detector.type]).parameters.values()
     takes_score = any(p.name == "score_threshold" or p.kind is p.VAR_KEYWORD for p in params)
-    return create_detector(config.detector.type, **({"score_threshold": config.detector.score} if takes_score else {}))
+    detector = create_detector(config.detector.type,
+                               **({"score_threshold": config.detector.score} if takes_score else {}))
+    try:
+        kind = source_kind(config.source.spec)
+    except SourceError:  # not there yet (a camera to be plugged in): the source's retries report it
+        kind = "video"
+    return for_stream(detector, config.detector.every, kind)
 
 
 def make_source(config: Config):
@@ -83,7 +91,7 @@ class Parts:
             self.rebuilt.append("classifier")
         else:
             self.classifier = previous.classifier
-        if old is None or old.detector.type != config.detector.type or old.detector.score != config.detector.score:
+        if old is None or old.detector != config.detector or old.source.spec != config.source.spec:
             self.detector = make_detector(config)
             self.rebuilt.append("detector")
         else:

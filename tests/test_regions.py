@@ -1,0 +1,96 @@
+"""RegionDetector: whole-frame YuNet every N frames, regions around the last faces in between, on the
+bundled clip (two faces moving over a background) and on photos."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.cli import main
+from edge.detectors import create_detector
+from edge.regions import RegionDetector, for_stream
+
+SAMPLE_CLIP = Path(__file__).parents[1] / "edge" / "data" / "sample.mp4"
+PHOTOS = Path(__file__).parent / "data" / "photos"
+#: A region's box against the whole-frame box of the same face: YuNet's box shifts a little with scale.
+MIN_IOU = 0.75
+
+
+def iou(a, b) -> float:
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy / (a[2] * a[3] + b[2] * b[3] - ix * iy)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    cap = cv2.VideoCapture(str(SAMPLE_CLIP))
+    out = []
+    while len(out) < 45:
+        ok, image = cap.read()
+        assert ok, f"cannot read {SAMPLE_CLIP}"
+        out.append(image)
+    cap.release()
+    return out
+
+
+@pytest.fixture(scope="module")
+def yunet():
+    return create_detector("yunet")
+
+
+def test_regions_find_every_face_the_whole_frame_finds(frames, yunet):
+    regions = RegionDetector(create_detector("yunet"), every=5)
+    for i, image in enumerate(frames):
+        whole = yunet.detect(image)
+        found = regions.detect(image)
+        # Regions may keep a face the whole frame scores under the threshold (the turned one, in a few
+        # frames), never more faces than the clip's two.
+        assert len(whole) <= len(found) <= 2, (i, [f.box for f in found], [f.box for f in whole])
+        for face in whole:
+            best = max(iou(face.box, f.box) for f in found)
+            assert best >= MIN_IOU, (i, face.box, best)
+            nearest = max(found, key=lambda f: iou(face.box, f.box))
+            eye_shift = np.abs(np.subtract(nearest.landmarks[:2], face.landmarks[:2])).max()
+            assert eye_shift < 0.1 * face.box[2], (i, eye_shift)  # landmarks map back to the frame
+    assert regions.full_frames == len(frames) // 5
+
+
+def test_a_new_face_is_found_at_the_next_whole_frame(frames):
+    regions = RegionDetector(create_detector("yunet"), every=5)
+    blank = np.zeros_like(frames[0])
+    seen = [len(regions.detect(image)) for image in [blank, blank, frames[0], frames[1], frames[2], frames[3]]]
+    # frames 0 and 1 find nothing; with no face to follow frame 2 searches the whole frame and finds both faces
+    assert seen == [0, 0, 2, 2, 2, 2]
+    regions = RegionDetector(create_detector("yunet"), every=5)
+    first = frames[0].copy()
+    first[:, 320:] = 0  # only the left face in the first frame
+    seen = [len(regions.detect(image)) for image in [first, *frames[1:6]]]
+    assert seen == [1, 1, 1, 1, 1, 2]  # the second face appears at frame 5, the next whole-frame search
+
+
+def test_a_new_frame_size_gets_a_whole_frame_search(frames):
+    regions = RegionDetector(create_detector("yunet"), every=100)
+    regions.detect(frames[0])
+    framed = cv2.copyMakeBorder(frames[1], 0, 40, 0, 0, cv2.BORDER_CONSTANT, value=0)  # 640x520
+    assert regions.detect(frames[1]) and regions.full_frames == 1  # same size: regions
+    assert len(regions.detect(framed)) == 2 and regions.full_frames == 2
+
+
+def test_photos_always_get_the_whole_frame(yunet):
+    assert for_stream(yunet, 5, "images") is yunet
+    assert for_stream(yunet, 1, "video") is yunet
+    assert isinstance(for_stream(yunet, 5, "usb"), RegionDetector)
+    with pytest.raises(ValueError, match="at least 1"):
+        RegionDetector(yunet, every=0)
+
+
+def test_bench_compares_every_frame_with_regions(tmp_path, capsys):
+    stem = tmp_path / "bench"
+    assert main(["bench", "--detectors", "yunet", "--detect-every", "1,5", "--frames", "20", "--out", str(stem)]) == 0
+    table = stem.with_suffix(".md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| yunet")]
+    assert [r.split("|")[2].strip() for r in rows] == ["1", "5"], table
+    assert main(["bench", "--detect-every", "0"]) == 2
+    assert "--detect-every '0'" in capsys.readouterr().err
