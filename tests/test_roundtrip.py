@@ -184,3 +184,16 @@ def test_train_distils_from_a_teacher(trained, tmp_path, capsys):
     assert cfg["teachers"] == [str(trained / "best.keras")] and cfg["distill"] == 0.8
     assert main(["train", str(FACES), "--teacher", str(tmp_path / "nope.keras")]) == 2
     assert "nope.keras: no such .keras file" in capsys.readouterr().err
+
+
+def test_finetune_takes_the_init_models_architecture(trained, tmp_path, capsys):
+    project = tmp_path / "runs"
+    assert main(["train", str(FACES), "--init", str(trained / "best.keras"), "--epochs", "1",
+                 "--project", str(project)]) == 0
+    assert json.loads((project / "exp" / "config.json").read_text())["arch"] == "tiny"
+    assert "copied the weights of 5 of 5 layers" in capsys.readouterr().out
+    assert main(["train", str(FACES), "--init", str(tmp_path / "nope.keras")]) == 2
+    assert "nope.keras: no such .keras file" in capsys.readouterr().err
+    assert main(["train", str(FACES), "--init", str(trained / "best.keras"), "--arch", "cnn48-s", "--epochs", "1",
+                 "--project", str(project)]) == 2
+    assert "none of its layers fits the ferlite_cnn48_s architecture" in capsys.readouterr().err

@@ -37,6 +37,23 @@ ARCHITECTURES = {
 }
 
 
+def model_name(arch: str) -> str:
+    return f"ferlite_{arch.replace('-', '_')}"
+
+
+def saved_arch(path) -> str | None:
+    """The architecture of a .keras file saved by ferlite train (read from its config, no TensorFlow)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            name = json.loads(z.read("config.json"))["config"]["name"]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    return next((a for a in ARCHITECTURES if model_name(a) == name), None)
+
+
 def build_model(num_classes: int, input_size: int = 48, arch: str = "cnn48", dropout: float = 0.3):
     """A Keras model taking (input_size, input_size, 1) raw grey pixels and returning class probabilities."""
     keras = import_keras()
@@ -66,4 +83,4 @@ def build_model(num_classes: int, input_size: int = 48, arch: str = "cnn48", dro
     x = layers.Dropout(dropout, name="dropout")(x)
     x = layers.Dense(num_classes, name="logits")(x)
     outputs = layers.Softmax(name="probs")(x)
-    return keras.Model(inputs, outputs, name=f"ferlite_{arch.replace('-', '_')}")
+    return keras.Model(inputs, outputs, name=model_name(arch))

@@ -203,13 +203,22 @@ def hold_out(df, train_split: str, val_split: str, seed: int, fraction: float = 
     return out
 
 
-def _load_init_weights(keras, model, init: str) -> None:
-    """Copy weights layer by layer from a trained model (the bundled one, or a .keras path)."""
+def init_path(init: str) -> Path:
+    """--init: "bundled" or a .keras path."""
     from edge.assets import bundled_keras_model
 
-    src_path = bundled_keras_model() if init == "bundled" else Path(init)
-    src = keras.models.load_model(src_path)
-    for layer in model.layers:
+    path = bundled_keras_model() if init == "bundled" else Path(init)
+    if not path.is_file():
+        raise UsageError(f"--init {init}: no such .keras file")
+    return path
+
+
+def _load_init_weights(keras, model, init: str) -> None:
+    """Copy weights layer by layer from a trained model (the bundled one, or a .keras path)."""
+    src = keras.models.load_model(init_path(init))
+    weighted = [layer for layer in model.layers if layer.get_weights()]
+    copied = 0
+    for layer in weighted:
         try:
             other = src.get_layer(layer.name)
         except ValueError:
@@ -217,6 +226,10 @@ def _load_init_weights(keras, model, init: str) -> None:
         ws = other.get_weights()
         if ws and all(a.shape == b.shape for a, b in zip(ws, layer.get_weights())):
             layer.set_weights(ws)
+            copied += 1
+    if copied == 0:
+        raise UsageError(f"--init {init}: none of its layers fits the {model.name} architecture (see --arch)")
+    print(f"--init {init}: copied the weights of {copied} of {len(weighted)} layers")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -224,7 +237,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     d = TrainConfig(data="")
     p.add_argument("data", nargs="?", help="data-set folder or manifest.csv (face crops or 48x48 images)")
-    p.add_argument("--arch", default=d.arch, help=f"architecture: {', '.join(ARCHITECTURES)}")
+    p.add_argument("--arch", default=None,
+                   help=f"architecture: {', '.join(ARCHITECTURES)} (default {d.arch}; with --init, the init model's)")
     p.add_argument("--epochs", type=int, default=None, help=f"epochs (default {d.epochs}; 15 with --init)")
     p.add_argument("--batch", type=int, default=None, help=f"batch size (default {d.batch}; 32 with --init)")
     p.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {d.lr}; 3e-4 with --init)")
@@ -253,6 +267,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from trainer.distill import teacher_path
+    from trainer.model import saved_arch
 
     require("tensorflow", "train", "train")
     require("pandas", "train", "train")
@@ -266,8 +281,9 @@ def run(args: argparse.Namespace) -> int:
         if not args.data:
             raise UsageError("give a data set to train on (or --resume RUN_DIR)")
         finetune = bool(args.init)
+        arch = args.arch or (saved_arch(init_path(args.init)) if finetune else None) or TrainConfig.arch
         cfg = TrainConfig(
-            data=args.data, arch=args.arch, batch=args.batch or (32 if finetune else TrainConfig.batch),
+            data=args.data, arch=arch, batch=args.batch or (32 if finetune else TrainConfig.batch),
             epochs=args.epochs or (15 if finetune else TrainConfig.epochs),
             lr=args.lr or (3e-4 if finetune else TrainConfig.lr), warmup=0 if finetune else TrainConfig.warmup,
             label_smoothing=args.label_smoothing, soft_labels=args.soft_labels,
