@@ -94,3 +94,15 @@ def test_bench_compares_every_frame_with_regions(tmp_path, capsys):
     assert [r.split("|")[2].strip() for r in rows] == ["1", "5"], table
     assert main(["bench", "--detect-every", "0"]) == 2
     assert "--detect-every '0'" in capsys.readouterr().err
+
+
+def test_grey_frames_as_the_pi_lores_plane(frames, yunet):
+    """The Pi camera feeds the detector the lores stream's Y plane: a 2-D grey frame."""
+    regions = RegionDetector(create_detector("yunet"), every=5)
+    for image in frames[:6]:
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        whole = yunet.detect(grey)
+        found = regions.detect(grey)
+        assert len(found) >= len(whole) >= 1
+        assert all(max(iou(w.box, f.box) for f in found) >= MIN_IOU for w in whole)
+    assert regions.full_frames == 2
