@@ -245,7 +245,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="label smoothing")
     p.add_argument("--soft-labels", type=float, default=d.soft_labels,
                    help="weight of the FER+ vote distribution in the target (0 = hard labels)")
-    p.add_argument("--teacher", action="append", default=[], metavar="MODEL",
+    p.add_argument("--teacher", action="append", default=argparse.SUPPRESS, metavar="MODEL",
                    help="distil from this trained model (.keras or run folder); repeat for an ensemble")
     p.add_argument("--distill", type=float, default=0.8,
                    help="with --teacher: weight of the teachers' probabilities in the target")
@@ -281,13 +281,14 @@ def run(args: argparse.Namespace) -> int:
         if not args.data:
             raise UsageError("give a data set to train on (or --resume RUN_DIR)")
         finetune = bool(args.init)
+        teachers = getattr(args, "teacher", [])
         arch = args.arch or (saved_arch(init_path(args.init)) if finetune else None) or TrainConfig.arch
         cfg = TrainConfig(
             data=args.data, arch=arch, batch=args.batch or (32 if finetune else TrainConfig.batch),
             epochs=args.epochs or (15 if finetune else TrainConfig.epochs),
             lr=args.lr or (3e-4 if finetune else TrainConfig.lr), warmup=0 if finetune else TrainConfig.warmup,
             label_smoothing=args.label_smoothing, soft_labels=args.soft_labels,
-            teachers=[str(teacher_path(t)) for t in args.teacher], distill=args.distill if args.teacher else 0.0,
+            teachers=[str(teacher_path(t)) for t in teachers], distill=args.distill if teachers else 0.0,
             temperature=args.temperature, erase=args.erase,
             aug_strength=args.aug_strength, patience=args.patience, seed=args.seed, threads=args.threads,
             init=args.init, train_split=args.train_split, val_split=args.val_split,
