@@ -10,6 +10,8 @@ from .errors import ModelLoadError
 YUNET = "face_detection_yunet_2023mar.onnx"
 CLASSIFIER_INT8 = "ferlite_cnn48_int8.tflite"
 CLASSIFIER_KERAS = "ferlite_cnn48.keras"
+#: The bundled int8 classifiers, by the name ``--model`` and the config's ``classifier.model`` take.
+CLASSIFIERS = {"default": CLASSIFIER_INT8, "fast": "ferlite_cnn48_s_int8.tflite"}
 
 
 def model_path(name: str) -> Path:
@@ -25,6 +27,19 @@ def yunet_model() -> Path:
 
 def bundled_tflite_model() -> Path:
     return model_path(CLASSIFIER_INT8)
+
+
+def classifier_model(spec: str | Path | None = None) -> Path:
+    """The classifier a ``--model`` value means: the default when empty, a file when one exists at that
+    path, else a bundled classifier by name (``default``, ``fast``)."""
+    if not spec:
+        return bundled_tflite_model()
+    path = Path(spec)
+    if path.exists():
+        return path
+    if str(spec) in CLASSIFIERS:
+        return model_path(CLASSIFIERS[str(spec)])
+    raise ModelLoadError(f"{spec}: no such model file, and not a bundled model ({', '.join(CLASSIFIERS)})")
 
 
 def bundled_keras_model() -> Path:

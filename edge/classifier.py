@@ -30,10 +30,10 @@ class ExpressionClassifier:
 
     def __init__(self, model_path: str | Path | None = None, *, num_threads: int = 1, flip: bool = False,
                  backend: str | None = None):
-        from .assets import bundled_tflite_model
+        from .assets import classifier_model
         from .runtime import load_interpreter
 
-        self.model_path = Path(model_path) if model_path else bundled_tflite_model()
+        self.model_path = classifier_model(model_path)
         self.info = ModelInfo.for_model(self.model_path)
         self._interp, self.backend = load_interpreter(self.model_path, num_threads, prefer=backend)
         self.flip = flip

@@ -156,7 +156,8 @@ class DetectorConfig(_Section):
 @dataclass(frozen=True)
 class ClassifierConfig(_Section):
     NAME = "classifier"
-    model: str = _field("", "TFLite model file (absolute path); empty = the bundled int8 model")
+    model: str = _field("", "TFLite model file (absolute path), or a bundled one by name (default, fast); "
+                        "empty = default")
     threads: int = _field(1, "interpreter threads", _range(1, 64))
     flip: bool = _field(False, "average each face with its mirror image (2x classify time)")
 

@@ -414,8 +414,8 @@ def test_check_prints_one_line_per_problem_and_exits_nonzero(tmp_path, capsys):
                           classifier__model=f'"{tmp_path / "missing.tflite"}"')
     assert main(["check", "--config", str(config)]) == 1
     err = capsys.readouterr().err.splitlines()
-    assert err == [f"ferlite check: model: {tmp_path / 'missing.json'}: the model's sidecar (labels, input size) "
-                   "is missing", f"ferlite check: source: {tmp_path / 'unplugged.avi'}: no such file"]
+    assert err == [f"ferlite check: model: {tmp_path / 'missing.tflite'}: no such model file, and not a bundled "
+                   "model (default, fast)", f"ferlite check: source: {tmp_path / 'unplugged.avi'}: no such file"]
     assert main(["check", "--config", str(config), "--set", "detector.type=nope", "--set", "tracking.window=0"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and all(line.startswith("ferlite check: config: --set ") for line in err)

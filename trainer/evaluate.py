@@ -123,7 +123,8 @@ def evaluate(model_path: Path, data: EvalData, flip: bool = False) -> dict:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, default=None,
-                   help="a .tflite or .keras model, or a training run folder (default: the bundled int8 model)")
+                   help="a .tflite or .keras model, a training run folder, or a bundled int8 model by name: "
+                        "default, fast (default: default)")
     p.add_argument("--data", required=True, help="a data-set folder / manifest.csv, or a FER2013-layout csv")
     p.add_argument("--usage", default="", help="FER2013 csv: the Usage to evaluate (Training, PublicTest, PrivateTest)")
     p.add_argument("--split", default="", help="data set: the split to evaluate (default PublicTest, else val)")
@@ -135,11 +136,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     require("pandas", "train", "evaluate")
     require("sklearn", "train", "evaluate")
-    from edge.assets import bundled_tflite_model
+    from edge.assets import classifier_model
 
     from .report import summary_table, write_confusion
 
-    model = args.model or bundled_tflite_model()
+    model = classifier_model(args.model)
     if model.is_dir():
         model = model / "best.keras"
     if not model.exists():

@@ -1,0 +1,81 @@
+"""The bundled classifiers: each loads by its name, agrees with the others on real faces, and (with the
+shared data) scores on FER2013 PublicTest exactly what its sidecar, and so the model card, states."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.assets import CLASSIFIERS, classifier_model
+from edge.classifier import ExpressionClassifier
+from edge.cli import main
+from edge.errors import ModelLoadError
+
+FACES = Path(__file__).parent / "data" / "faces"
+#: Least share of the 144 fixture faces on which the fast model's label is the default model's. Two
+#: working models agree on most faces; a broken or mismatched one (labels out of order) agrees on a few.
+MIN_AGREEMENT = 0.6
+#: The sidecar's accuracy is rounded to 4 places.
+ACCURACY_TOL = 6e-5
+
+
+@pytest.fixture(scope="module")
+def classifiers() -> dict[str, ExpressionClassifier]:
+    return {name: ExpressionClassifier(name) for name in CLASSIFIERS}
+
+
+@pytest.fixture(scope="module")
+def fixture_faces() -> list[np.ndarray]:
+    with (FACES / "manifest.csv").open(newline="") as f:
+        paths = [FACES / row["path"] for row in csv.DictReader(f)]
+    return [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths]
+
+
+def test_bundled_classifiers_load_by_name(classifiers):
+    default = classifiers["default"]
+    assert default.model_path == classifier_model() == classifier_model("")
+    for name, clf in classifiers.items():
+        assert clf.model_path.name == CLASSIFIERS[name]
+        assert clf.info.precision == "int8" and clf.labels == default.labels
+        assert clf.model_path.stat().st_size <= 1_000_000
+
+
+def test_fast_model_mostly_agrees_with_the_default(classifiers, fixture_faces, record_property):
+    labels = {name: [clf.classify(face).label for face in fixture_faces] for name, clf in classifiers.items()}
+    agreement = float(np.mean([a == b for a, b in zip(labels["default"], labels["fast"])]))
+    record_property("agreement", agreement)
+    assert len(set(labels["fast"])) >= 3, "the fast model gives (nearly) one label to every face"
+    assert agreement >= MIN_AGREEMENT
+
+
+def test_a_file_of_that_name_wins_over_a_bundled_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("fast").write_bytes(b"")
+    assert classifier_model("fast") == Path("fast")
+
+
+def test_unknown_model_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    with pytest.raises(ModelLoadError, match="fsat: no such model file, and not a bundled model .default, fast."):
+        classifier_model("fsat")
+    monkeypatch.chdir(tmp_path)
+    assert main(["recognize", "--model", "fsat", "--out", "out"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fsat: no such model file" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", list(CLASSIFIERS))
+def test_bundled_model_scores_what_its_sidecar_says(shared_data, name):
+    pytest.importorskip("pandas", reason="ferlite evaluate needs the train extra")
+    from trainer.evaluate import evaluate, load_fer_csv
+
+    path = classifier_model(name)
+    stated = json.loads(path.with_suffix(".json").read_text())["metrics"]
+    data = load_fer_csv(shared_data / "fer2013" / "fer2013.csv.gz", "PublicTest")
+    result = evaluate(path, data)
+    assert result["n"] == 3589
+    assert result["accuracy"] == pytest.approx(stated["accuracy"], abs=ACCURACY_TOL)
