@@ -9,7 +9,8 @@
 #   3. inside the rootfs, offline: install.sh --no-picamera2 --wheels DIR --from ferlite.whl, twice
 #      (the second run must keep a local edit of the config), then checks of the venv, user, config and unit;
 #   4. inside: the edge tests that need no TensorFlow; `ferlite recognize` on the sample clip's first frames
-#      and the sample photo (faces compared with an x86 run by IoU); the int8 classifier on 144 fixed input
+#      and the sample photo (faces compared with an x86 run by IoU); both bundled int8 classifiers (default and
+#      fast) on 144 fixed input
 #      tensors, compared with x86 (computed here with the calling venv's python): the raw int8 outputs must be
 #      byte-identical, with LiteRT's default kernels (XNNPACK, what ferlite runs; 1 and 2 threads) and its
 #      reference kernels. (The model ends at its logits: TFLite's int8 softmax kernel rounds differently on
@@ -233,15 +234,17 @@ ARM_WHL=/tmp/wheels/$(basename "$FERLITE_WHL")
 stage "x86 reference: int8 outputs, recognize"
 IO=$WORK/io
 mkdir -p "$IO"
+INT8_MODELS="ferlite_cnn48_int8 ferlite_cnn48_s_int8"  # the bundled classifiers: default and fast
 cat > "$IO/int8.py" <<'EOF'
-"""The bundled int8 classifier on fixed inputs, on two machines.
+"""The bundled int8 classifiers on fixed inputs, on two machines.
 
 `prepare FACES_DIR N [MODEL]` (x86): faces.npy (N uint8 48x48 faces) and inputs.npy (their int8 input tensors).
 `run [MODEL]`: raw int8 outputs on inputs.npy with LiteRT's default kernels (XNNPACK, what ferlite runs),
 1 and 2 threads, and with its reference kernels (BUILTIN_REF, first 20); ExpressionClassifier.probabilities on
-faces.npy; all saved under this machine's name. MODEL defaults to the installed package's model.
-`compare A B`: raw int8 outputs byte-identical with every kernel set; float probabilities within 1e-6 (numpy's
-exp may differ in the last bit between builds) with the same top class."""
+faces.npy; all saved under the model's file stem and this machine's name. MODEL is a file, or the file name of
+one of the installed package's models (default: the default classifier).
+`compare A B` (A, B: <model stem>_<machine> tags): raw int8 outputs byte-identical with every kernel set;
+float probabilities within 1e-6 (numpy's exp may differ in the last bit between builds) with the same top class."""
 import hashlib
 import json
 import platform
@@ -254,8 +257,8 @@ import numpy as np
 io, mode = Path(__file__).parent, sys.argv[1]
 
 
-def bundled_model() -> Path:
-    return Path(str(files("edge") / "models" / "ferlite_cnn48_int8.tflite"))
+def bundled_model(name: str = "ferlite_cnn48_int8.tflite") -> Path:
+    return Path(name) if Path(name).is_file() else Path(str(files("edge") / "models" / name))
 
 
 if mode == "prepare":
@@ -286,8 +289,8 @@ elif mode == "run":
     from edge.classifier import ExpressionClassifier
     from edge.runtime import load_interpreter
 
-    model = Path(sys.argv[2]) if len(sys.argv) > 2 else bundled_model()
-    tag = platform.machine()
+    model = bundled_model(*sys.argv[2:3])
+    tag = f"{model.stem}_{platform.machine()}"
     x = np.load(io / "inputs.npy")
 
     def raw_outputs(interp) -> np.ndarray:
@@ -353,10 +356,12 @@ elif mode == "compare":
 EOF
 # The model from the wheel that aarch64 installs (the repository's copy may change during a run).
 mkdir -p "$IO/model"
-"$PYTHON" -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [open(sys.argv[2] + "/" + n.split("/")[-1], "wb").write(z.read(n)) for n in z.namelist() if n.startswith("edge/models/ferlite_cnn48_int8.")]' "$FERLITE_WHL" "$IO/model"
+"$PYTHON" -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [open(sys.argv[2] + "/" + n.split("/")[-1], "wb").write(z.read(n)) for n in z.namelist() if n.startswith("edge/models/ferlite_cnn48") and "_int8." in n]' "$FERLITE_WHL" "$IO/model"
 (cd "$WORK" && "$PYTHON" "$IO/int8.py" prepare "$REPO/tests/data/faces/images" "$N_FACES" "$IO/model/ferlite_cnn48_int8.tflite") \
     || fail "x86: preparing the input tensors failed"
-(cd "$WORK" && "$PYTHON" "$IO/int8.py" run "$IO/model/ferlite_cnn48_int8.tflite") || fail "x86: the int8 classifier run failed"
+for M in $INT8_MODELS; do
+    (cd "$WORK" && "$PYTHON" "$IO/int8.py" run "$IO/model/$M.tflite") || fail "x86: the int8 classifier run ($M) failed"
+done
 (cd "$WORK" && "$PYTHON" -m edge recognize "$REPO/edge/data/sample.mp4" --out "$WORK/x86-video" --no-show \
     --no-save --max-frames "$FRAMES") || fail "x86: ferlite recognize on the sample clip failed"
 cp -r "$IO" "$R/tmp/io"
@@ -476,14 +481,21 @@ echo "$RECOGNIZE_SUMMARY"
 
 # --- 8. int8 outputs (emulated) ---------------------------------------------------------------------
 stage "int8 classifier (emulated) vs x86"
-in_arm "$R" "$VENV/bin/python" /tmp/io/int8.py run || fail "the int8 classifier run failed inside the emulated venv"
-cp "$R"/tmp/io/*_aarch64.* "$IO/"
-set +e
-INT8_SUMMARY=$(cd "$WORK" && "$PYTHON" "$IO/int8.py" compare x86_64 aarch64 2>&1)
-rc=$?
-set -e
-echo "$INT8_SUMMARY"
-[ "$rc" = 0 ] || fail "int8 outputs on aarch64 do not match x86 (QEMU_CPU=$CPU): see above"
+INT8_SUMMARY=""
+for M in $INT8_MODELS; do
+    in_arm "$R" "$VENV/bin/python" /tmp/io/int8.py run "$M.tflite" \
+        || fail "the int8 classifier run ($M) failed inside the emulated venv"
+    cp "$R"/tmp/io/*_aarch64.* "$IO/"
+    set +e
+    SUMMARY=$(cd "$WORK" && "$PYTHON" "$IO/int8.py" compare "${M}_x86_64" "${M}_aarch64" 2>&1)
+    rc=$?
+    set -e
+    SUMMARY=$(echo "$SUMMARY" | sed "s/^/$M: /")
+    echo "$SUMMARY"
+    INT8_SUMMARY="$INT8_SUMMARY${INT8_SUMMARY:+
+}$SUMMARY"
+    [ "$rc" = 0 ] || fail "int8 outputs of $M on aarch64 do not match x86 (QEMU_CPU=$CPU): see above"
+done
 
 # --- 9. uninstall (emulated) ------------------------------------------------------------------------
 stage "uninstall.sh, then uninstall.sh --purge (emulated)"
