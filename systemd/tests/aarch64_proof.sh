@@ -10,11 +10,11 @@
 #      (the second run must keep a local edit of the config), then checks of the venv, user, config and unit;
 #   4. inside: the edge tests that need no TensorFlow; `ferlite recognize` on the sample clip's first frames
 #      and the sample photo (faces compared with an x86 run by IoU); both bundled int8 classifiers (default and
-#      fast) on 144 fixed input
-#      tensors, compared with x86 (computed here with the calling venv's python): the raw int8 outputs must be
-#      byte-identical, with LiteRT's default kernels (XNNPACK, what ferlite runs; 1 and 2 threads) and its
-#      reference kernels. (The model ends at its logits: TFLite's int8 softmax kernel rounds differently on
-#      arm64, so ferlite applies softmax in float; those float probabilities must agree to 1e-6.);
+#      fast) on 144 fixed input tensors, compared with x86 (computed here with the calling venv's python):
+#      the raw int8 outputs must be byte-identical, with LiteRT's default kernels (XNNPACK, what ferlite
+#      runs; 1 and 2 threads) and its reference kernels. (The models end at their logits: TFLite's int8
+#      softmax kernel rounds differently on arm64, so ferlite applies softmax in float; those float
+#      probabilities must agree to 1e-6.);
 #   5. inside: uninstall.sh (keeps /etc/ferlite), then uninstall.sh --purge.
 # LiteRT runs under qemu with QEMU_CPU=cortex-a72 (the Pi 4 core) and a Pi 4 /proc/cpuinfo bind-mounted:
 # under qemu's default `max` CPU, XNNPACK picks kernels whose int8 outputs are far off, and the x86 cpuinfo
