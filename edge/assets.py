@@ -12,6 +12,8 @@ CLASSIFIER_INT8 = "ferlite_cnn48_int8.tflite"
 CLASSIFIER_KERAS = "ferlite_cnn48.keras"
 #: The bundled int8 classifiers, by the name ``--model`` and the config's ``classifier.model`` take.
 CLASSIFIERS = {"default": CLASSIFIER_INT8, "fast": "ferlite_cnn48_s_int8.tflite"}
+#: The Keras models they were converted from, for fine-tuning (``ferlite train --init default|fast``).
+KERAS_CLASSIFIERS = {"default": CLASSIFIER_KERAS, "fast": "ferlite_cnn48_s.keras"}
 
 
 def model_path(name: str) -> Path:
@@ -42,5 +44,5 @@ def classifier_model(spec: str | Path | None = None) -> Path:
     raise ModelLoadError(f"{spec}: no such model file, and not a bundled model ({', '.join(CLASSIFIERS)})")
 
 
-def bundled_keras_model() -> Path:
-    return model_path(CLASSIFIER_KERAS)
+def bundled_keras_model(name: str = "default") -> Path:
+    return model_path(KERAS_CLASSIFIERS[name])

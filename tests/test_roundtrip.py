@@ -134,8 +134,10 @@ def test_evaluate_writes_json_and_confusion(converted, tmp_path):
     assert (out / "confusion.png").is_file() and (out / "per_class.csv").is_file()
 
 
-def test_finetune_starts_from_the_bundled_model(tmp_path):
-    """--init bundled copies the bundled weights, then trains gently (low learning rate)."""
+@pytest.mark.parametrize("init,name,arch", [("bundled", "default", "cnn48"), ("fast", "fast", "cnn48-s")])
+def test_finetune_starts_from_the_bundled_model(tmp_path, init, name, arch):
+    """--init bundled (or fast) copies the bundled weights and architecture, then trains gently (low learning
+    rate)."""
     from edge.assets import bundled_keras_model
     from trainer.model import import_keras
 
@@ -146,12 +148,12 @@ def test_finetune_starts_from_the_bundled_model(tmp_path):
     shutil.copytree(FACES, data)
     manifest = data / "manifest.csv"
     manifest.write_text(manifest.read_text().replace(",val,", ",train,"))  # captures: train split only
-    assert main(["train", str(data), "--init", "bundled", "--epochs", "1", "--project", str(tmp_path / "runs")]) == 0
+    assert main(["train", str(data), "--init", init, "--epochs", "1", "--project", str(tmp_path / "runs")]) == 0
     run = tmp_path / "runs" / "exp"
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["lr"] == 3e-4 and cfg["batch"] == 32 and cfg["epochs"] == 1
+    assert cfg["lr"] == 3e-4 and cfg["batch"] == 32 and cfg["epochs"] == 1 and cfg["arch"] == arch
     tuned = keras.models.load_model(run / "last.keras").get_layer("conv1_1").get_weights()[0]
-    bundled = keras.models.load_model(bundled_keras_model()).get_layer("conv1_1").get_weights()[0]
+    bundled = keras.models.load_model(bundled_keras_model(name)).get_layer("conv1_1").get_weights()[0]
     assert np.corrcoef(tuned.ravel(), bundled.ravel())[0, 1] > 0.95
 
 

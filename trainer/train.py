@@ -3,7 +3,8 @@
 Each run gets a folder runs/train/exp, exp2, ... holding best.keras and last.keras, the resolved
 config.json, metrics.csv (one row per epoch) and state.json. Checkpoints are written every epoch;
 --resume RUN_DIR continues an interrupted run where it stopped. Fine-tune the bundled model on a
-small data set of your own with --init bundled (lower learning rate, fewer epochs: see --help defaults).
+small data set of your own with --init bundled (--init fast for the small model): lower learning rate,
+fewer epochs (see --help defaults).
 """
 
 from __future__ import annotations
@@ -204,10 +205,12 @@ def hold_out(df, train_split: str, val_split: str, seed: int, fraction: float = 
 
 
 def init_path(init: str) -> Path:
-    """--init: "bundled" or a .keras path."""
-    from edge.assets import bundled_keras_model
+    """--init: a .keras path, or a bundled model by name ("bundled" and "default" are the default model)."""
+    from edge.assets import KERAS_CLASSIFIERS, bundled_keras_model
 
-    path = bundled_keras_model() if init == "bundled" else Path(init)
+    path = Path(init)
+    if not path.exists() and init in ("bundled", *KERAS_CLASSIFIERS):
+        path = bundled_keras_model("default" if init == "bundled" else init)
     if not path.is_file():
         raise UsageError(f"--init {init}: no such .keras file")
     return path
@@ -256,8 +259,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=int, default=d.patience, help="early-stopping patience in epochs")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0 = all cores)")
-    p.add_argument("--init", default="", metavar="bundled|PATH",
-                   help="fine-tune: start from the bundled model or a .keras file")
+    p.add_argument("--init", default="", metavar="bundled|fast|PATH",
+                   help="fine-tune: start from the bundled model (bundled or default; fast for the small one) "
+                        "or a .keras file")
     p.add_argument("--train-split", default="", help="split to train on (default Training, else train)")
     p.add_argument("--val-split", default="", help="split to select on (default PublicTest, else val)")
     p.add_argument("--project", type=Path, default=Path("runs/train"), help="folder holding the run folders")
