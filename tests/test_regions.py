@@ -10,17 +10,12 @@ import pytest
 from edge.cli import main
 from edge.detectors import create_detector
 from edge.regions import RegionDetector, for_stream
+from edge.tracking import iou
 
 SAMPLE_CLIP = Path(__file__).parents[1] / "edge" / "data" / "sample.mp4"
 PHOTOS = Path(__file__).parent / "data" / "photos"
 #: A region's box against the whole-frame box of the same face: YuNet's box shifts a little with scale.
 MIN_IOU = 0.75
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    return ix * iy / (a[2] * a[3] + b[2] * b[3] - ix * iy)
 
 
 @pytest.fixture(scope="module")
