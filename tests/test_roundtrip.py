@@ -199,3 +199,36 @@ def test_finetune_takes_the_init_models_architecture(trained, tmp_path, capsys):
     assert main(["train", str(FACES), "--init", str(trained / "best.keras"), "--arch", "cnn48-s", "--epochs", "1",
                  "--project", str(project)]) == 2
     assert "none of its layers fits the ferlite_cnn48_s architecture" in capsys.readouterr().err
+
+
+def test_recalibration_sets_batchnorm_statistics_to_clean_face_averages(trained, faces):
+    from trainer.model import import_keras
+    from trainer.recalibrate import batchnorm_layers, recalibrate_bn
+
+    keras = import_keras()
+    model = keras.models.load_model(trained / "last.keras")
+    bn = batchnorm_layers(keras, model)[0]
+    momentum = bn.momentum
+    assert recalibrate_bn(keras, model, faces, batch=2 * len(faces)) == len(batchnorm_layers(keras, model))
+    both = np.concatenate([faces, faces[:, :, ::-1]]).astype(np.float32)
+    inputs = keras.Model(model.inputs, bn.input).predict(both, verbose=0).reshape(-1, bn.input.shape[-1])
+    np.testing.assert_allclose(bn.moving_mean.numpy(), inputs.mean(0), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), inputs.var(0), rtol=1e-3, atol=1e-3)
+    assert bn.momentum == momentum
+
+
+def test_training_ends_by_recalibrating_and_a_finished_run_resumes_to_that_step(trained, tmp_path, capsys):
+    import shutil
+
+    state = json.loads((trained / "state.json").read_text())
+    done = state["recalibrated"]
+    assert set(done["candidates"]) <= {"1", "2"} and done["after"] == pytest.approx(max(done["candidates"].values()), abs=1e-5)
+    assert done["kept"] == (done["after"] >= done["before"])
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    (run / "state.json").write_text(json.dumps({k: v for k, v in state.items() if k != "recalibrated"}))
+    metrics = (run / "metrics.csv").read_text()
+    assert main(["train", "--resume", str(run)]) == 0
+    assert (run / "metrics.csv").read_text() == metrics  # no epoch trained
+    assert "training finished after epoch 2" in capsys.readouterr().out
+    assert "recalibrated" in json.loads((run / "state.json").read_text())

@@ -2,7 +2,9 @@
 
 Each run gets a folder runs/train/exp, exp2, ... holding best.keras and last.keras, the resolved
 config.json, metrics.csv (one row per epoch) and state.json. Checkpoints are written every epoch;
---resume RUN_DIR continues an interrupted run where it stopped. Fine-tune the bundled model on a
+--resume RUN_DIR continues an interrupted run where it stopped. At the end, the batch-norm statistics
+of the best and last models are re-estimated on the clean training faces (trainer/recalibrate.py) and
+the better of the two becomes best.keras if it is at least as good as before. Fine-tune the bundled model on a
 small data set of your own with --init bundled (--init fast for the small model): lower learning rate,
 fewer epochs (see --help defaults).
 """
@@ -43,6 +45,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0
     init: str = ""
+    recalibrate: bool = True
     train_split: str = ""
     val_split: str = ""
     classes: list = field(default_factory=list)
@@ -138,7 +141,7 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
     t_train = onehot[train_s.y]
     if cfg.soft_labels > 0 and train_s.soft is not None:
         t_train = (1 - cfg.soft_labels) * t_train + cfg.soft_labels * train_s.soft
-    if cfg.teachers and cfg.distill > 0:
+    if cfg.teachers and cfg.distill > 0 and not finished(cfg, state):
         from trainer.distill import teacher_targets
 
         teach = teacher_targets(keras, cfg.teachers, train_s.x, cfg.classes, cfg.temperature)
@@ -163,12 +166,28 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
         )
     print(f"{model.name}: {model.count_params():,} parameters; train {len(train_s.y)} ({cfg.train_split}), "
           f"val {len(val_s.y)} ({cfg.val_split}); classes {', '.join(cfg.classes)}; run folder {run_dir}")
-    if state["epoch"] < cfg.epochs:
+    if finished(cfg, state):
+        print(f"training finished after epoch {state['epoch']}")
+    else:
         steps = math.ceil(len(train_s.y) / cfg.batch)
+        state.pop("recalibrated", None)
         model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=state["epoch"],
                   callbacks=_callbacks(keras, run_dir, cfg, state, steps), verbose=0)
+    if cfg.recalibrate and "recalibrated" not in state:
+        from trainer.recalibrate import recalibrate_run
+
+        state["recalibrated"] = recalibrate_run(keras, run_dir, state, train_s.x, val_s.x, val_s.y, cfg.seed)
+        if state["recalibrated"]["kept"]:
+            state.update(best=state["recalibrated"]["after"], best_epoch=state["recalibrated"]["epoch"])
+        (run_dir / "state.json").write_text(json.dumps(state, indent=1))
     _final_report(keras, run_dir, cfg, val_s)
     return state
+
+
+def finished(cfg: TrainConfig, state: dict) -> bool:
+    """All epochs done, or stopped early (no improvement for ``patience`` epochs)."""
+    stalled = state["epoch"] > 0 and state["epoch"] - state["best_epoch"] >= cfg.patience
+    return state["epoch"] >= cfg.epochs or stalled
 
 
 def _final_report(keras, run_dir: Path, cfg: TrainConfig, val_s) -> None:
@@ -262,11 +281,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", default="", metavar="bundled|fast|PATH",
                    help="fine-tune: start from the bundled model (bundled or default; fast for the small one) "
                         "or a .keras file")
+    p.add_argument("--no-recalibrate", dest="recalibrate", action="store_false",
+                   help="keep the batch-norm statistics of training (by default they are re-estimated on the "
+                        "clean training faces at the end)")
     p.add_argument("--train-split", default="", help="split to train on (default Training, else train)")
     p.add_argument("--val-split", default="", help="split to select on (default PublicTest, else val)")
     p.add_argument("--project", type=Path, default=Path("runs/train"), help="folder holding the run folders")
     p.add_argument("--name", default="exp", help="run folder name (numbered when taken)")
-    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                   help="continue an interrupted run (a finished one: only the steps after training)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -295,7 +318,7 @@ def run(args: argparse.Namespace) -> int:
             teachers=[str(teacher_path(t)) for t in teachers], distill=args.distill if teachers else 0.0,
             temperature=args.temperature, erase=args.erase,
             aug_strength=args.aug_strength, patience=args.patience, seed=args.seed, threads=args.threads,
-            init=args.init, train_split=args.train_split, val_split=args.val_split,
+            init=args.init, recalibrate=args.recalibrate, train_split=args.train_split, val_split=args.val_split,
         )
         run_dir = next_run_dir(args.project, args.name)
     t0 = time.time()
