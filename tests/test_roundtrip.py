@@ -222,7 +222,8 @@ def test_training_ends_by_recalibrating_and_a_finished_run_resumes_to_that_step(
 
     state = json.loads((trained / "state.json").read_text())
     done = state["recalibrated"]
-    assert set(done["candidates"]) <= {"1", "2"} and done["after"] == pytest.approx(max(done["candidates"].values()), abs=1e-5)
+    assert set(done["candidates"]) <= {"1", "2"}
+    assert done["after"] == pytest.approx(max(done["candidates"].values()), abs=1e-5)
     assert done["kept"] == (done["after"] >= done["before"])
     run = tmp_path / "run"
     shutil.copytree(trained, run)
