@@ -35,10 +35,31 @@ def _save_slim(keras, model, path: Path) -> None:
     clone.save(path)
 
 
-def deploy_graph(keras, model, mirror: bool = False):
+def shifted(keras, image, dy: int, dx: int):
+    """``image`` (batch, height, width, channels) moved by ``dy`` rows and ``dx`` columns, the uncovered border
+    filled by repeating the edge pixels (numpy's ``mode="edge"``). Slices and concatenations only: exact in int8."""
+    if dy > 0:
+        image = keras.ops.concatenate([image[:, :1]] * dy + [image[:, :-dy]], axis=1)
+    elif dy < 0:
+        image = keras.ops.concatenate([image[:, -dy:]] + [image[:, -1:]] * -dy, axis=1)
+    if dx > 0:
+        image = keras.ops.concatenate([image[:, :, :1]] * dx + [image[:, :, :-dx]], axis=2)
+    elif dx < 0:
+        image = keras.ops.concatenate([image[:, :, -dx:]] + [image[:, :, -1:]] * -dx, axis=2)
+    return image
+
+
+def view_offsets(shift: int) -> list[tuple[int, int]]:
+    """The (dy, dx) of each view: the face itself, then, with ``shift``, the face moved ``shift`` pixels up, down,
+    left and right."""
+    return [(0, 0)] + ([(-shift, 0), (shift, 0), (0, -shift), (0, shift)] if shift else [])
+
+
+def deploy_graph(keras, model, mirror: bool = False, shift: int = 0):
     """What ships as TFLite: the model up to its logits, when it ends in a softmax layer (ferlite's own do);
-    with ``mirror``, a graph that classifies the face and its mirror image in one invoke (one output row each,
-    which the device averages). Returns (graph, output kind).
+    with ``mirror`` and/or ``shift``, a graph that classifies several views of the face in one invoke (one output
+    row each, which the device averages): the face and its mirror image; each of those also moved ``shift``
+    pixels up, down, left and right. Returns (graph, output kind, number of views).
 
     The device applies softmax in float. TFLite's int8 SOFTMAX kernel rounds differently on arm64 and x86
     (1 LSB on a few outputs), while every op before it gives identical int8 outputs on both; and float
@@ -47,11 +68,22 @@ def deploy_graph(keras, model, mirror: bool = False):
     last = model.layers[-1]
     if isinstance(last, keras.layers.Softmax) and len(model.layers) > 1:
         graph, output = keras.Model(model.input, model.layers[-2].output, name=model.name), "logits"
-    if mirror:
-        image = keras.Input(model.input_shape[1:], name="image")
-        views = keras.layers.Concatenate(axis=0, name="views")([image, keras.ops.flip(image, axis=2)])
-        graph = keras.Model(image, graph(views), name=model.name)
-    return graph, output
+    if not (mirror or shift):
+        return graph, output, 1
+    image = keras.Input(model.input_shape[1:], name="image")
+    faces = [image, keras.ops.flip(image, axis=2)] if mirror else [image]
+    views = [shifted(keras, face, dy, dx) for face in faces for dy, dx in view_offsets(shift)]
+    batch = keras.layers.Concatenate(axis=0, name="views")(views)
+    return keras.Model(image, graph(batch), name=model.name), output, len(views)
+
+
+def graph_scores(graph, views: int, x):
+    """Per-face mean over the views of a deploy graph's output rows, evaluated in Keras (float). For a batch of
+    n faces the graph returns its rows view by view (all faces' first view, then all faces' second, ...)."""
+    import numpy as np
+
+    out = [graph.predict(x[i:i + 256], verbose=0) for i in range(0, len(x), 256)]
+    return np.concatenate([o.reshape(views, -1, o.shape[-1]).mean(axis=0) for o in out])
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -68,6 +100,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mirror", action="store_true",
                    help="build flip averaging into the model: it classifies each face and its mirror image in one "
                         "invoke (about twice the time) and the device averages the two")
+    p.add_argument("--shift", type=int, default=0, metavar="PIXELS",
+                   help="also classify each view moved PIXELS up, down, left and right (edges repeated) and average: "
+                        "five times the views (with --mirror, 10 per face in one invoke); 0 (default) turns it off")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,11 +111,13 @@ def run(args: argparse.Namespace) -> int:
     from edge.tables import format_table
     from trainer import dataset
     from trainer.data import default_split_names, load_split
-    from trainer.evaluate import EvalData, evaluate, model_labels
+    from trainer.evaluate import EvalData, evaluate, metrics, model_labels
     from trainer.model import import_keras
 
     from .tflite import EXPORTERS, Int8Config
 
+    if args.shift < 0 or args.shift > 8:
+        raise UsageError(f"--shift {args.shift}: use 0 (off) to 8 pixels")
     if not 100 <= args.samples <= 500:
         raise UsageError(f"--samples {args.samples}: use 100 to 500 calibration faces")
     keras_path = resolve_keras(args.model)
@@ -95,11 +132,11 @@ def run(args: argparse.Namespace) -> int:
     val_data = EvalData(val.x, [labels[i] for i in val.y], f"{args.data}:{args.val_split or val_split}")
     arch = model.name.removeprefix("ferlite_").replace("_", "-")
     stem = args.name or f"ferlite_{arch.replace('-', '_')}"
-    graph, output = deploy_graph(keras, model, args.mirror)
-    views = 2 if args.mirror else 1
+    graph, output, views = deploy_graph(keras, model, args.mirror, args.shift)
 
-    reference = evaluate(keras_path, val_data, flip=args.mirror)
-    rows = [["keras float32" + (" + flip" if args.mirror else ""), f"{reference['accuracy']:.4f}",
+    # The float reference is the graph that gets converted, views and all, so the drop measures quantization alone.
+    reference = metrics(val_data.labels, graph_scores(graph, views, val.x.astype("float32")), labels)
+    rows = [[f"keras float32, {views} view{'s' if views > 1 else ''}", f"{reference['accuracy']:.4f}",
              f"{reference['macro_f1']:.3f}", keras_path.stat().st_size, ""]]
     failures = []
     for precision in args.precision:
@@ -124,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     _save_slim(keras, model, slim)
     ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision="float32",
               metrics={"data": val_data.name, "accuracy": round(reference["accuracy"], 4),
-                       "macro_f1": round(reference["macro_f1"], 4), "flip_averaged": args.mirror}).write(slim)
+                       "macro_f1": round(reference["macro_f1"], 4), "views": views}).write(slim)
     rows.append(["keras (shipped, no optimizer)", "", "", slim.stat().st_size, ""])
     print(format_table(["model", "accuracy", "macro-F1", "bytes", "drop (points)"], rows))
     (args.out / f"{stem}_conversion.json").write_text(json.dumps({"rows": rows, "data": val_data.name}, indent=1))

@@ -68,7 +68,7 @@ class ExpressionClassifier:
 
     def _invoke(self, x: np.ndarray) -> np.ndarray:
         """The model's output for one input tensor, dequantized to float; the mean of its rows when the model
-        returns several views of the face (the face and its mirror image)."""
+        returns several views of the face (its mirror image, shifted copies)."""
         import numpy as np
 
         self._interp.set_tensor(self._in_index, x)

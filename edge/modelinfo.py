@@ -23,8 +23,8 @@ class ModelInfo:
     #: "logits": the device applies softmax in float (ferlite's own int8 models: TFLite's int8 softmax
     #: rounds differently on arm64 and x86); "probs": the model ends in its own softmax.
     output: str = "probs"
-    #: output rows per face: 2 when flip averaging is built into the model (the face and its mirror image);
-    #: the device averages the rows.
+    #: output rows per face: 2 when flip averaging is built into the model (the face and its mirror image),
+    #: 10 with shifted copies of both too (``ferlite convert --mirror --shift``); the device averages the rows.
     views: int = 1
     metrics: dict = field(default_factory=dict)
 

@@ -100,6 +100,37 @@ def test_mirror_builds_flip_averaging_into_the_model(trained, faces, tmp_path):
     assert np.abs(lite - ref).max() <= INT8_PROB_TOL, np.abs(lite - ref).max()
 
 
+def _edge_shift(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """numpy's reading of a shifted view: moved dy rows and dx columns, the uncovered border repeating the edge."""
+    p = np.pad(x, ((0, 0), (abs(dy),) * 2, (abs(dx),) * 2, (0, 0)), mode="edge")
+    return p[:, abs(dy) - dy:abs(dy) - dy + x.shape[1], abs(dx) - dx:abs(dx) - dx + x.shape[2]]
+
+
+def test_shift_builds_ten_views_into_the_model(trained, faces, tmp_path):
+    assert main(["convert", str(trained), "--data", str(FACES), "--samples", "100", "--max-drop", "100",
+                 "--precision", "float16", "int8", "--mirror", "--shift", "2", "--out", str(tmp_path)]) == 0
+    int8, fp16 = (tmp_path / f"ferlite_tiny_{p}.tflite" for p in ("int8", "float16"))
+    assert ModelInfo.for_model(int8).views == 10
+    # The ten views: the face and its mirror, each as is and moved 2 px up, down, left and right.
+    offsets = [(0, 0), (-2, 0), (2, 0), (0, -2), (0, 2)]
+    views = [_edge_shift(f, dy, dx) for f in (faces, faces[:, :, ::-1]) for dy, dx in offsets]
+    logp = np.mean([np.log(_keras_probs(trained / "best.keras", v)) for v in views], axis=0)
+    ref = np.exp(logp) / np.exp(logp).sum(axis=1, keepdims=True)
+    lite = np.stack([ExpressionClassifier(fp16).probabilities(f[:, :, 0]) for f in faces])
+    assert np.abs(lite - ref).max() <= FLOAT16_PROB_TOL, np.abs(lite - ref).max()
+    clf = ExpressionClassifier(int8)
+    lite = np.stack([clf.probabilities(f[:, :, 0]) for f in faces])
+    assert np.abs(lite - ref).max() <= INT8_PROB_TOL, np.abs(lite - ref).max()
+    # The view set is mirror-symmetric, so a mirrored face gives the same ten rows in another order.
+    mirrored = np.stack([clf.probabilities(f[:, ::-1, 0]) for f in faces])
+    assert np.allclose(lite, mirrored, atol=1e-6)
+
+
+def test_shift_out_of_range_is_a_usage_error(trained, tmp_path, capsys):
+    assert main(["convert", str(trained), "--data", str(FACES), "--shift", "20", "--out", str(tmp_path)]) == 2
+    assert "--shift 20" in capsys.readouterr().err
+
+
 def test_parity_failure_fails_the_conversion(trained, tmp_path, capsys):
     rc = main(["convert", str(trained), "--data", str(FACES), "--samples", "100", "--max-drop", "-1",
                "--precision", "int8", "--out", str(tmp_path)])
