@@ -82,7 +82,7 @@ def graph_scores(graph, views: int, x):
     n faces the graph returns its rows view by view (all faces' first view, then all faces' second, ...)."""
     import numpy as np
 
-    out = [graph.predict(x[i:i + 256], verbose=0) for i in range(0, len(x), 256)]
+    out = [graph.predict_on_batch(x[i:i + 256]) for i in range(0, len(x), 256)]  # one batch: rows stay in order
     return np.concatenate([o.reshape(views, -1, o.shape[-1]).mean(axis=0) for o in out])
 
 

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("tensorflow", reason="the round trip needs the train extra (TensorFlow)")
 
-from edge.classifier import ExpressionClassifier  # noqa: E402
+from edge.classifier import ExpressionClassifier, softmax  # noqa: E402
 from edge.cli import main  # noqa: E402
 from edge.modelinfo import ModelInfo  # noqa: E402
 
@@ -116,6 +116,14 @@ def test_shift_builds_ten_views_into_the_model(trained, faces, tmp_path):
     views = [_edge_shift(f, dy, dx) for f in (faces, faces[:, :, ::-1]) for dy, dx in offsets]
     logp = np.mean([np.log(_keras_probs(trained / "best.keras", v)) for v in views], axis=0)
     ref = np.exp(logp) / np.exp(logp).sum(axis=1, keepdims=True)
+    # The parity check's float reference evaluates the same graph in Keras, many faces a batch.
+    from converters.convert import deploy_graph, graph_scores
+    from trainer.model import import_keras
+
+    keras = import_keras()
+    graph, output, n = deploy_graph(keras, keras.models.load_model(trained / "best.keras"), mirror=True, shift=2)
+    assert (output, n) == ("logits", 10) and len(faces) > 32  # more faces than one of Keras's default batches
+    assert np.allclose(softmax(graph_scores(graph, n, faces.astype(np.float32))), ref, atol=1e-5)
     lite = np.stack([ExpressionClassifier(fp16).probabilities(f[:, :, 0]) for f in faces])
     assert np.abs(lite - ref).max() <= FLOAT16_PROB_TOL, np.abs(lite - ref).max()
     clf = ExpressionClassifier(int8)

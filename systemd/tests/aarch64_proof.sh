@@ -299,7 +299,7 @@ elif mode == "run":
         for t in x:
             interp.set_tensor(i, t[None])
             interp.invoke()
-            out.append(interp.get_tensor(o).reshape(-1).copy())  # every output row (2 views: face, mirror)
+            out.append(interp.get_tensor(o).reshape(-1).copy())  # every output row (one per view: face, mirror, shifts)
         return np.stack(out)
 
     for threads in (1, 2):
