@@ -1,6 +1,6 @@
 """Whole-pipeline frames/s on one clip: ferlite (Haar, YuNet, both BlazeFace models) against the `fer` package.
 
-    python bench/fer_compare.py [CLIP]
+    python bench/fer_compare.py [CLIP] [--models default,fast]
 
 `fer` (25.10, its Haar detector and its quantized TFLite model through tf.lite) runs in its own venv
 under .cache/fer-venv, created on first use (`fer` is installed without its torch-based MTCNN extra).
@@ -56,7 +56,7 @@ def ensure_fer_venv() -> Path:
     return py
 
 
-def time_ferlite(clip: str, detector: str, n: int, every: int = 5, **options) -> dict:
+def time_ferlite(clip: str, detector: str, n: int, every: int = 5, model: str = "default", **options) -> dict:
     import cv2
 
     from edge.classifier import ExpressionClassifier
@@ -67,7 +67,7 @@ def time_ferlite(clip: str, detector: str, n: int, every: int = 5, **options) ->
     from edge.tracking import Tracker
 
     cv2.setNumThreads(1)
-    clf = ExpressionClassifier(num_threads=1)
+    clf = ExpressionClassifier(model, num_threads=1)
     pipe = Pipeline(for_stream(create_detector(detector, **options), every, "video"), clf, Tracker(clf.labels))
     with open_source(clip) as src:
         frames = [f for _, f in zip(range(300), src)]
@@ -88,6 +88,8 @@ def main() -> None:
     ap.add_argument("clip", nargs="?", default=str(ROOT / "edge" / "data" / "sample.mp4"))
     ap.add_argument("--frames", type=int, default=90)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fer_compare")
+    ap.add_argument("--models", default="default,fast",
+                    help="bundled classifiers (or .tflite paths) to time, comma-separated (default: default,fast)")
     args = ap.parse_args()
     if "--child" not in sys.argv and os.environ.get("FERLITE_PINNED") != "1":
         env = dict(os.environ, FERLITE_PINNED="1")
@@ -99,12 +101,13 @@ def main() -> None:
         sys.exit(f"fer run failed:\n{r.stderr[-2000:]}")
     fer = json.loads(r.stdout.strip().splitlines()[-1])
     rows = [{"pipeline": "fer 25.10.3 (Haar + its TFLite model)", **fer}]
-    for det in ("haar", "yunet", "blazeface", "blazeface-full"):
-        for every in (1, 5):
-            rows.append({"pipeline": f"ferlite ({det}, whole frame every {every} + int8 cnn48)",
-                         **time_ferlite(args.clip, det, args.frames, every)})
-    rows.append({"pipeline": "ferlite (haar, min face 50 px as fer, whole frame every 1 + int8 cnn48)",
-                 **time_ferlite(args.clip, "haar", args.frames, 1, min_size=50)})
+    for model in args.models.split(","):
+        for det in ("haar", "yunet", "blazeface", "blazeface-full"):
+            for every in (1, 5):
+                rows.append({"pipeline": f"ferlite ({det}, whole frame every {every}, model {model})",
+                             **time_ferlite(args.clip, det, args.frames, every, model)})
+        rows.append({"pipeline": f"ferlite (haar, min face 50 px as fer, whole frame every 1, model {model})",
+                     **time_ferlite(args.clip, "haar", args.frames, 1, model, min_size=50)})
     for row in rows:
         row["frames/s"] = 1e3 / row["mean_ms"]
         row["x fer"] = fer["mean_ms"] / row["mean_ms"]
