@@ -31,7 +31,7 @@ VARIANTS = {
 def evaluate(run: Path, data: str, flip: bool) -> dict:
     out = run / ("eval_flip.json" if flip else "eval.json")
     if not out.exists():
-        cmd = [sys.executable, "-m", "edge", "evaluate", "--model", str(run / "best.keras"), "--data", data,
+        cmd = [sys.executable, "-m", "ferlite", "evaluate", "--model", str(run / "best.keras"), "--data", data,
                "--json", str(out)] + (["--flip"] if flip else [])
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())
@@ -58,11 +58,11 @@ def main() -> None:
                 cmd = [args.data, "--epochs", str(args.epochs), "--project", str(run.parent), "--name", run.name,
                        "--patience", "100", *extra]
             print(f"== {name}: ferlite train {' '.join(cmd)}", flush=True)
-            subprocess.run([sys.executable, "-m", "edge", "train", *cmd], check=True)
+            subprocess.run([sys.executable, "-m", "ferlite", "train", *cmd], check=True)
         plain, flipped = evaluate(run, args.data, False), evaluate(run, args.data, True)
         with open(run / "metrics.csv") as f:
             seconds = [float(r["seconds"]) for r in csv.DictReader(f)]
-        from trainer.model import import_keras
+        from ferlite.trainer.model import import_keras
 
         params = import_keras().models.load_model(run / "best.keras").count_params()
         rows.append({"variant": name, "change": " ".join(extra) or "(shipped recipe)",

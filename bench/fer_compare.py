@@ -58,13 +58,12 @@ def ensure_fer_venv() -> Path:
 
 def time_ferlite(clip: str, detector: str, n: int, every: int = 5, model: str = "default", **options) -> dict:
     import cv2
-
-    from edge.classifier import ExpressionClassifier
-    from edge.detectors import create_detector
-    from edge.pipeline import Pipeline
-    from edge.regions import for_stream
-    from edge.sources import open_source
-    from edge.tracking import Tracker
+    from ferlite.edge.classification.classifier import ExpressionClassifier
+    from ferlite.edge.detection.detectors import create_detector
+    from ferlite.edge.detection.regions import for_stream
+    from ferlite.edge.pipeline import Pipeline
+    from ferlite.edge.sources.registry import open_source
+    from ferlite.edge.tracking import Tracker
 
     cv2.setNumThreads(1)
     clf = ExpressionClassifier(model, num_threads=1)

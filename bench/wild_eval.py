@@ -21,9 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def score(wild: Path, results_csv: Path) -> dict:
+    from ferlite.trainer.labels import normalize_label
     from sklearn.metrics import accuracy_score, f1_score
-
-    from edge.labels import normalize_label
 
     truth = pd.read_csv(wild / "labels.csv")
     truth["label"] = truth["emotion"].map(normalize_label)
@@ -54,7 +53,7 @@ def main() -> None:
     for margin in args.margin or [None]:
         with tempfile.TemporaryDirectory() as tmp:
             csv_path = Path(tmp) / "results.csv"
-            cmd = [sys.executable, "-m", "edge", "recognize", str(args.wild / "images"), "--no-save",
+            cmd = [sys.executable, "-m", "ferlite", "recognize", str(args.wild / "images"), "--no-save",
                    "--detector", args.detector, "--csv", str(csv_path), "--out", tmp]
             cmd += ["--model", args.model] if args.model else []
             cmd += ["--margin", str(margin)] if margin is not None else []

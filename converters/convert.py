@@ -12,7 +12,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from edge.errors import FerliteError, UsageError, require
+from ferlite.errors import FerliteError, UsageError, require
 
 
 class ConversionError(FerliteError):
@@ -107,14 +107,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require("tensorflow", "train", "convert")
-    from edge.modelinfo import ModelInfo
-    from edge.tables import format_table
-    from trainer import dataset
-    from trainer.data import default_split_names, load_split
-    from trainer.evaluate import EvalData, evaluate, metrics, model_labels
-    from trainer.model import import_keras
+    from ferlite.converters.tflite import EXPORTERS, Int8Config
+    from ferlite.edge.classification.modelinfo import ModelInfo
+    from ferlite.trainer import dataset
+    from ferlite.trainer.data import default_split_names, load_split
+    from ferlite.trainer.evaluate import EvalData, evaluate, metrics, model_labels
+    from ferlite.trainer.model import import_keras
 
-    from .tflite import EXPORTERS, Int8Config
+    from ferlite.tables import format_table
 
     if args.shift < 0 or args.shift > 8:
         raise UsageError(f"--shift {args.shift}: use 0 (off) to 8 pixels")

@@ -1,6 +1,13 @@
-"""ferlite device runtime: sources, face detectors, the TFLite classifier and sinks.
+"""ferlite's device runtime, folder by folder in the order a frame travels:
 
-Nothing here imports TensorFlow; heavy modules are imported lazily by the CLI.
+    sources/         -> frames from a Pi camera, USB camera, stream, video or photos
+    detection/       -> faces found (YuNet, Haar, BlazeFace), aligned by the eyes and cropped
+    classification/  -> the int8 TFLite expression classifier
+    tracking.py      -> faces followed across frames, probabilities smoothed
+    outputs/         -> the SQLite log, csv, json, annotated images and video, crops, the live window
+
+``pipeline.py`` runs one frame through these stages; ``build.py`` makes every part from the one validated
+config (``config.py``, defaults in ``data/default.toml``); ``results.py`` holds the typed results. The front
+ends are ``recognize.py``, ``bench.py`` and ``service/`` (``ferlite run`` and ``ferlite check``).
+Nothing here imports TensorFlow.
 """
-
-__version__ = "0.1.0"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from .errors import ModelLoadError
+from ferlite.errors import ModelLoadError
 
 YUNET = "face_detection_yunet_2023mar.onnx"
 CLASSIFIER_INT8 = "ferlite_cnn48_int8.tflite"
@@ -17,7 +17,7 @@ KERAS_CLASSIFIERS = {"default": CLASSIFIER_KERAS, "fast": "ferlite_cnn48_s.keras
 
 
 def model_path(name: str) -> Path:
-    path = Path(str(resources.files("edge") / "models" / name))
+    path = Path(str(resources.files("ferlite.edge") / "models" / name))
     if not path.exists():
         raise ModelLoadError(f"bundled model {name} is missing from {path.parent}; reinstall ferlite")
     return path

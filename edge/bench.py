@@ -14,8 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import UsageError
-from .results import STAGES
+from ferlite.edge.results import STAGES
+
+from ferlite.errors import UsageError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,7 +39,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def load_frames(spec: str, limit: int) -> list:
-    from .sources import open_source
+    from ferlite.edge.sources.registry import open_source
 
     with open_source(spec) as src:
         frames = [f for _, f in zip(range(limit), src)]
@@ -51,12 +52,12 @@ def bench_pipeline(frames: list, detector_name: str, model: Path | None, threads
                    every: int = 1) -> dict:
     """Median and p90 per stage over ``n`` timed frames (the clip is replayed in a loop); frames/s from the
     mean total, which counts the periodic whole-frame detections at their real weight."""
-    from .classifier import ExpressionClassifier
-    from .detectors import create_detector
-    from .pipeline import Pipeline
-    from .regions import for_stream
-    from .sinks import SqliteSink
-    from .tracking import Tracker
+    from ferlite.edge.classification.classifier import ExpressionClassifier
+    from ferlite.edge.detection.detectors import create_detector
+    from ferlite.edge.detection.regions import for_stream
+    from ferlite.edge.outputs import SqliteSink
+    from ferlite.edge.pipeline import Pipeline
+    from ferlite.edge.tracking import Tracker
 
     clf = ExpressionClassifier(model, num_threads=threads)
     pipe = Pipeline(for_stream(create_detector(detector_name), every, "video"), clf, Tracker(clf.labels))
@@ -90,8 +91,7 @@ def bench_pipeline(frames: list, detector_name: str, model: Path | None, threads
 
 def bench_classifier(model: Path | None, threads: int, n: int = 500) -> dict:
     import numpy as np
-
-    from .classifier import ExpressionClassifier
+    from ferlite.edge.classification.classifier import ExpressionClassifier
 
     clf = ExpressionClassifier(model, num_threads=threads)
     faces = np.random.default_rng(0).integers(0, 256, (64, 48, 48), dtype=np.uint8)
@@ -107,7 +107,7 @@ def bench_classifier(model: Path | None, threads: int, n: int = 500) -> dict:
 
 
 def write_tables(stem: Path, tables: list[tuple[str, list[dict]]]) -> Path:
-    from .tables import format_table
+    from ferlite.tables import format_table
 
     stem.parent.mkdir(parents=True, exist_ok=True)
     md = []

@@ -22,10 +22,10 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .errors import UsageError
+from ferlite.errors import UsageError
 
 if TYPE_CHECKING:
-    from .configfile import _Layer
+    from ferlite.edge.configfile import _Layer
 
 #: The file the service reads when --config is not given (skipped when it does not exist).
 SYSTEM_CONFIG = Path("/etc/ferlite/config.toml")
@@ -79,7 +79,7 @@ def _not_blank(value: str) -> str | None:
 
 
 def _detector_type(value: str) -> str | None:
-    from . import detectors
+    from ferlite.edge.detection import detectors
 
     if value in detectors.DETECTORS:
         return None
@@ -246,15 +246,15 @@ class Config:
 
 
 def default_layer() -> _Layer:
-    from .configfile import parse_file  # edge.configfile imports this module: import it when used
+    from ferlite.edge.configfile import parse_file  # edge.configfile imports this module: import it when used
 
-    resource = resources.files("edge") / "data" / "default.toml"
+    resource = resources.files("ferlite.edge") / "data" / "default.toml"
     return parse_file(f"{resource} (packaged defaults)", resource.read_text(encoding="utf-8"))
 
 
 def build(layers: Sequence[_Layer]) -> Config:
     """Merge the layers (later wins) into a validated Config, or raise ConfigError with every problem."""
-    from .configfile import format_value
+    from ferlite.edge.configfile import format_value
 
     problems = [p for layer in layers for p in layer.problems]
     values: dict[tuple[str, str], Any] = {}
@@ -280,7 +280,7 @@ def load(path: str | Path | None = None, overrides: Iterable[str] = (), *,
          system_path: str | Path = SYSTEM_CONFIG) -> Config:
     """Packaged defaults, then ``path`` (which must exist) or else ``system_path`` (if it exists), then
     ``overrides`` (``section.key=value`` strings)."""
-    from .configfile import parse_file, parse_overrides
+    from ferlite.edge.configfile import parse_file, parse_overrides
 
     layers = [default_layer()]
     if path is not None:

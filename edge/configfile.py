@@ -16,8 +16,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .config import _TYPE_NAMES, SECTIONS, ConfigError
-from .errors import UsageError
+from ferlite.edge.config import _TYPE_NAMES, SECTIONS, ConfigError
+
+from ferlite.errors import UsageError
 
 SET_ORIGIN = "--set"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 
-from .errors import UsageError
+from ferlite.errors import UsageError
 
 
 def has_display() -> bool:

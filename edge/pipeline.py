@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .align import DEFAULT_MARGIN, align_crop
-from .results import FrameResult
+from ferlite.edge.detection.align import DEFAULT_MARGIN, align_crop
+from ferlite.edge.results import FrameResult
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,7 @@ class Pipeline:
 
     def process(self, frame, decode_ms: float = 0.0) -> FrameResult:
         import cv2
-
-        from .tracking import Detection
+        from ferlite.edge.tracking import Detection
 
         t0 = time.perf_counter()
         image = frame.image
@@ -69,7 +68,7 @@ class Pipeline:
 
 def _rescale(faces, sx: float, sy: float):
     """Faces found on a scaled copy of the frame, in frame pixels (x by ``sx``, y by ``sy``)."""
-    from .detectors import Face
+    from ferlite.edge.detection.detectors import Face
 
     return tuple(Face(box=(f.box[0] * sx, f.box[1] * sy, f.box[2] * sx, f.box[3] * sy), score=f.score,
                       landmarks=tuple((x * sx, y * sy) for x, y in f.landmarks)) for f in faces)

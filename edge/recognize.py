@@ -18,9 +18,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .align import DEFAULT_MARGIN
-from .display import has_display
-from .errors import SourceError, UsageError
+from ferlite.edge.detection.align import DEFAULT_MARGIN
+from ferlite.edge.display import has_display
+
+from ferlite.errors import SourceError, UsageError
 
 log = logging.getLogger(__name__)
 COLOURS = {"angry": (40, 40, 220), "disgust": (40, 140, 40), "fear": (160, 60, 160), "happy": (40, 200, 250),
@@ -33,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: the bundled sample photo)")
     p.add_argument("--model", help="TFLite model file, or a bundled one by name: default (most accurate), "
                    "fast (4x less compute)")
-    from edge.detectors import DETECTORS
+    from ferlite.edge.detection.detectors import DETECTORS
 
     p.add_argument("--detector", default="yunet", help=f"face detector: {', '.join(DETECTORS)}")
     p.add_argument("--detect-every", type=int, default=5, metavar="N",
@@ -146,15 +147,16 @@ class Outputs:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .classifier import ExpressionClassifier
-    from .detectors import create_detector
-    from .outputs import next_run_dir
-    from .pipeline import Pipeline, PipelineOptions
-    from .pipeline import run as run_pipeline
-    from .regions import for_stream
-    from .sinks import CsvSink, ListSink
-    from .sources import open_source, source_kind
-    from .tracking import Tracker
+    from ferlite.edge.classification.classifier import ExpressionClassifier
+    from ferlite.edge.detection.detectors import create_detector
+    from ferlite.edge.detection.regions import for_stream
+    from ferlite.edge.outputs import CsvSink, ListSink
+    from ferlite.edge.pipeline import Pipeline, PipelineOptions
+    from ferlite.edge.pipeline import run as run_pipeline
+    from ferlite.edge.sources.registry import open_source, source_kind
+    from ferlite.edge.tracking import Tracker
+
+    from ferlite.runs import next_run_dir
 
     spec = args.source or str(Path(__file__).parent / "data" / "sample.jpg")
     args.source = spec
@@ -190,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         n = n or outputs.frames
     elapsed = time.perf_counter() - t0
     if collected is not None:
-        from .results import face_rows
+        from ferlite.edge.results import face_rows
 
         args.json.write_text(json.dumps([row for r in collected.results for row in face_rows(r)], indent=1))
     labels = ", ".join(f"{k} {v}" for k, v in outputs.counts.most_common())

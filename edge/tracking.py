@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .results import UNCERTAIN, FaceResult
+from ferlite.edge.results import UNCERTAIN, FaceResult
 
 Box = tuple[int, int, int, int]
 

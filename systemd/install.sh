@@ -143,13 +143,13 @@ from importlib.metadata import version
 import cv2
 import numpy
 
-import edge
-from edge.classifier import ExpressionClassifier
+import ferlite
+from ferlite.edge.classification.classifier import ExpressionClassifier
 
 assert int(numpy.__version__.split(".")[0]) < 2, f"numpy {numpy.__version__} in the venv: picamera2 needs numpy < 2"
 clf = ExpressionClassifier()
 print(f"    python {sys.version.split()[0]}, numpy {numpy.__version__} ({numpy.__file__}),")
-print(f"    opencv {cv2.__version__}, ai-edge-litert {version('ai-edge-litert')}, ferlite {edge.__file__}")
+print(f"    opencv {cv2.__version__}, ai-edge-litert {version('ai-edge-litert')}, ferlite {ferlite.__file__}")
 print(f"    model {clf.model_path.name}: input {clf.input_shape}, backend {clf.backend}")
 if sys.argv[1] == "1":
     import picamera2
@@ -177,7 +177,7 @@ note "$(id "$USER_NAME")"
 if [ -e "$CONF" ]; then
     say "config: keeping the existing $CONF"
 else
-    DEFAULT=$("$PY" -c 'import importlib.resources as r; print(r.files("edge") / "data" / "default.toml")')
+    DEFAULT=$("$PY" -c 'import importlib.resources as r; print(r.files("ferlite.edge") / "data" / "default.toml")')
     if [ -f "$DEFAULT" ]; then
         say "config: writing $CONF (from $DEFAULT)"
         install -d -m 0755 "$CONF_DIR"
@@ -189,7 +189,7 @@ fi
 
 if [ -f "$CONF" ] && "$VENV/bin/ferlite" check --help >/dev/null 2>&1; then
     # The config, model and detector as the service would load them, on the sample photo instead of the camera.
-    SAMPLE=$("$PY" -c 'import importlib.resources as r; print(r.files("edge") / "data" / "sample.jpg")')
+    SAMPLE=$("$PY" -c 'import importlib.resources as r; print(r.files("ferlite.edge") / "data" / "sample.jpg")')
     say "check: ferlite check --config $CONF --source $SAMPLE --frames 1"
     "$VENV/bin/ferlite" check --config "$CONF" --source "$SAMPLE" --frames 1 2>&1 | sed 's/^/    /' \
         || die "ferlite check failed with $CONF (see above): fix it, then run install.sh again"

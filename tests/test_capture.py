@@ -10,10 +10,10 @@ from pathlib import Path
 import cv2
 import pytest
 from fakes import frame_index, write_clip
+from ferlite.trainer import capture
 
-from edge.cli import main
-from edge.errors import UsageError
-from trainer import capture
+from ferlite.cli import main
+from ferlite.errors import UsageError
 
 FPS = 15
 COUNTDOWN_S = 1.0

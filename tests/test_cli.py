@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from edge.cli import COMMANDS, main
+from ferlite.cli import COMMANDS, main
 
 
 def run_py(code: str) -> subprocess.CompletedProcess:
@@ -14,7 +14,7 @@ def run_py(code: str) -> subprocess.CompletedProcess:
 
 def test_top_level_help_lists_every_command_without_heavy_imports():
     r = run_py(
-        "import sys\nfrom edge.cli import main\n"
+        "import sys\nfrom ferlite.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "print('HEAVY', sorted(m for m in ('tensorflow', 'keras', 'cv2', 'pandas', 'sklearn', 'numpy') "
         "if m in sys.modules))"
@@ -37,7 +37,7 @@ def test_every_command_has_help_with_defaults(command, capsys):
 
 def test_training_command_on_a_device_install_names_the_extra(tmp_path):
     r = run_py(
-        "import sys\nsys.modules['tensorflow'] = None\nfrom edge.cli import main\n"
+        "import sys\nsys.modules['tensorflow'] = None\nfrom ferlite.cli import main\n"
         f"sys.exit(main(['train', {str(tmp_path)!r}]))"
     )
     assert r.returncode == 3, r.stderr

@@ -1,4 +1,4 @@
-"""edge.config: packaged defaults, layering (defaults < file < --set), and errors that name file, key and value."""
+"""ferlite.edge.config: packaged defaults, layering (defaults < file < --set), errors that name file, key and value."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from ferlite.edge import config as cfgmod
+from ferlite.edge import configfile
+from ferlite.edge.config import SECTIONS, Config, ConfigError, load
 
-from edge import config as cfgmod
-from edge import configfile
-from edge.config import SECTIONS, Config, ConfigError, load
-from edge.errors import UsageError
+from ferlite.errors import UsageError
 
 NO_SYSTEM = "/nonexistent/ferlite/config.toml"  # keeps a real /etc/ferlite/config.toml out of the tests
 
@@ -32,7 +32,7 @@ def test_packaged_defaults_load_and_match_the_dataclass_defaults():
 
 
 def test_default_toml_lists_every_key_with_a_comment_above_it():
-    text = (resources.files("edge") / "data" / "default.toml").read_text()
+    text = (resources.files("ferlite.edge") / "data" / "default.toml").read_text()
     lines = text.splitlines()
     layer = cfgmod.default_layer()
     expected = {(name, f.name) for name, cls in SECTIONS.items() for f in fields(cls)}
@@ -135,7 +135,7 @@ def test_detector_type_is_checked_against_the_registry(monkeypatch):
         load(overrides=["detector.type=yunett"], system_path=NO_SYSTEM)
     assert "detector.type = \"yunett\": unknown detector (did you mean 'yunet'?); choose from yunet, haar" \
         in str(exc.value)
-    from edge import detectors
+    from ferlite.edge.detection import detectors
 
     monkeypatch.setitem(detectors.DETECTORS, "fake", lambda **kw: None)
     assert load(overrides=["detector.type=fake"], system_path=NO_SYSTEM).detector.type == "fake"
@@ -181,6 +181,6 @@ def test_config_import_is_light():
     import subprocess
     import sys
 
-    code = "import sys, edge.config; print(sorted(m for m in ('cv2', 'numpy') if m in sys.modules))"
+    code = "import sys, ferlite.edge.config; print(sorted(m for m in ('cv2', 'numpy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

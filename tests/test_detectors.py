@@ -9,11 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from ferlite.edge.detection.align import align_crop, eye_angle
+from ferlite.edge.detection.detectors import DETECTORS, Face, create_detector
+from ferlite.edge.sources.imageio import read_image
 
-from edge.align import align_crop, eye_angle
-from edge.detectors import DETECTORS, Face, create_detector
-from edge.errors import UsageError
-from edge.imageio import read_image
+from ferlite.errors import UsageError
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
 WITH_FACE = {  # photo -> approximate face box (x, y, w, h)
@@ -122,9 +122,10 @@ def test_blazeface_eyes_and_box_agree_with_yunet(name):
 
 
 def test_blazeface_rejects_the_other_variants_file():
-    from edge.assets import model_path
-    from edge.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
-    from edge.errors import ModelLoadError
+    from ferlite.edge.assets import model_path
+    from ferlite.edge.detection.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
+
+    from ferlite.errors import ModelLoadError
 
     with pytest.raises(ModelLoadError, match="blazeface_short_range.tflite: not a blazeface-full model"):
         BlazeFaceDetector(model_path(SHORT_RANGE.file), variant=FULL_RANGE)

@@ -17,7 +17,7 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_readme_mentions_every_command():
-    from edge.cli import COMMANDS
+    from ferlite.cli import COMMANDS
 
     readme = (ROOT / "README.md").read_text()
     for name in COMMANDS:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edge.cli import main
+from ferlite.cli import main
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
 

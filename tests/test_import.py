@@ -1,4 +1,4 @@
-"""End-to-end tests of `ferlite import` (trainer/importers.py) through `edge.cli.main`.
+"""End-to-end tests of `ferlite import` (trainer/importers.py) through `ferlite.cli.main`.
 
 Every source is synthetic and written into tmp_path, except the test marked ``shared``, which
 imports the real FER2013 / FER+ files from $FERLITE_DATA and checks the published counts.
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edge.cli import main
+from ferlite.cli import main
 
 # FER2013's emotion index order, written out here rather than taken from the code under test.
 FER2013_NAMES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]

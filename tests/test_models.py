@@ -10,11 +10,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from ferlite.edge.assets import CLASSIFIERS, classifier_model
+from ferlite.edge.classification.classifier import ExpressionClassifier
 
-from edge.assets import CLASSIFIERS, classifier_model
-from edge.classifier import ExpressionClassifier
-from edge.cli import main
-from edge.errors import ModelLoadError
+from ferlite.cli import main
+from ferlite.errors import ModelLoadError
 
 FACES = Path(__file__).parent / "data" / "faces"
 #: Least share of the 144 fixture faces on which the fast model's label is the default model's. Two
@@ -78,7 +78,7 @@ def test_default_model_states_the_acceptance_figures():
 @pytest.mark.parametrize("name", list(CLASSIFIERS))
 def test_bundled_model_scores_what_its_sidecar_says(shared_data, name):
     pytest.importorskip("pandas", reason="ferlite evaluate needs the train extra")
-    from trainer.evaluate import evaluate, load_fer_csv
+    from ferlite.trainer.evaluate import evaluate, load_fer_csv
 
     path = classifier_model(name)
     stated = json.loads(path.with_suffix(".json").read_text())["metrics"]

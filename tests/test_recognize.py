@@ -3,7 +3,7 @@
 Real model, real detectors, real files: the bundled classifier (which may be replaced by a better one
 with the same labels, so no test depends on its accuracy), YuNet, the bundled sample photo and clip,
 the photos under tests/data/photos, a recorded MJPG AVI for the USB camera, and the fake picamera2 fed
-with the sample clip's frames. The CLI is driven in-process through ``edge.cli.main``; live sources
+with the sample clip's frames. The CLI is driven in-process through ``ferlite.cli.main``; live sources
 whose CLI spec cannot work here (``0`` opens /dev/video0 with V4L2) go through the pipeline API.
 """
 
@@ -23,16 +23,16 @@ from pathlib import Path
 import cv2
 import pytest
 from fakes.picamera2 import make_picamera2
+from ferlite.edge.classification.classifier import ExpressionClassifier
+from ferlite.edge.detection.detectors import create_detector
+from ferlite.edge.outputs import ListSink
+from ferlite.edge.pipeline import Pipeline, run
+from ferlite.edge.results import UNCERTAIN, to_dataframe
+from ferlite.edge.sources.picamera import PiCameraSource
+from ferlite.edge.sources.registry import UsbCameraSource, VideoFileSource
+from ferlite.edge.tracking import Tracker, iou
 
-from edge.classifier import ExpressionClassifier
-from edge.cli import main
-from edge.detectors import create_detector
-from edge.picamera import PiCameraSource
-from edge.pipeline import Pipeline, run
-from edge.results import UNCERTAIN, to_dataframe
-from edge.sinks import ListSink
-from edge.sources import UsbCameraSource, VideoFileSource
-from edge.tracking import Tracker, iou
+from ferlite.cli import main
 
 EDGE_DATA = Path(__file__).resolve().parents[1] / "edge" / "data"
 SAMPLE_JPG = EDGE_DATA / "sample.jpg"
@@ -414,7 +414,7 @@ def test_edge_path_never_imports_tensorflow(tmp_path):
         "import sys\n"
         "sys.modules['tensorflow'] = None\n"  # any `import tensorflow` now raises ImportError
         "sys.modules['keras'] = None\n"
-        "from edge.cli import main\n"
+        "from ferlite.cli import main\n"
         f"code = main(['recognize', {str(SAMPLE_CLIP)!r}, '--out', {str(tmp_path / 'out')!r}])\n"
         "real = sorted(m for m, v in sys.modules.items() if v is not None and m.split('.')[0] in "
         "('tensorflow', 'keras', 'tf_keras'))\n"

@@ -6,11 +6,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from ferlite.edge.detection.detectors import create_detector
+from ferlite.edge.detection.regions import RegionDetector, for_stream
+from ferlite.edge.tracking import iou
 
-from edge.cli import main
-from edge.detectors import create_detector
-from edge.regions import RegionDetector, for_stream
-from edge.tracking import iou
+from ferlite.cli import main
 
 SAMPLE_CLIP = Path(__file__).parents[1] / "edge" / "data" / "sample.mp4"
 PHOTOS = Path(__file__).parent / "data" / "photos"

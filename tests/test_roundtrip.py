@@ -10,9 +10,10 @@ import pytest
 
 pytest.importorskip("tensorflow", reason="the round trip needs the train extra (TensorFlow)")
 
-from edge.classifier import ExpressionClassifier, softmax  # noqa: E402
-from edge.cli import main  # noqa: E402
-from edge.modelinfo import ModelInfo  # noqa: E402
+from ferlite.edge.classification.classifier import ExpressionClassifier, softmax  # noqa: E402
+from ferlite.edge.classification.modelinfo import ModelInfo  # noqa: E402
+
+from ferlite.cli import main  # noqa: E402
 
 FACES = Path(__file__).parent / "data" / "faces"
 #: int8 probabilities may differ from Keras by the output step (1/256) plus activation rounding.
@@ -38,8 +39,8 @@ def converted(trained, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def faces():
-    from trainer import dataset
-    from trainer.data import load_split
+    from ferlite.trainer import dataset
+    from ferlite.trainer.data import load_split
 
     df = dataset.load(FACES)
     classes = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -55,7 +56,7 @@ def test_run_folder_holds_everything(trained):
 
 
 def _keras_probs(path: Path, x: np.ndarray) -> np.ndarray:
-    from trainer.model import import_keras
+    from ferlite.trainer.model import import_keras
 
     return import_keras().models.load_model(path).predict(x.astype(np.float32), verbose=0)
 
@@ -117,8 +118,8 @@ def test_shift_builds_ten_views_into_the_model(trained, faces, tmp_path):
     logp = np.mean([np.log(_keras_probs(trained / "best.keras", v)) for v in views], axis=0)
     ref = np.exp(logp) / np.exp(logp).sum(axis=1, keepdims=True)
     # The parity check's float reference evaluates the same graph in Keras, many faces a batch.
-    from converters.convert import deploy_graph, graph_scores
-    from trainer.model import import_keras
+    from ferlite.converters.convert import deploy_graph, graph_scores
+    from ferlite.trainer.model import import_keras
 
     keras = import_keras()
     graph, output, n = deploy_graph(keras, keras.models.load_model(trained / "best.keras"), mirror=True, shift=2)
@@ -177,8 +178,8 @@ def test_evaluate_writes_json_and_confusion(converted, tmp_path):
 def test_finetune_starts_from_the_bundled_model(tmp_path, init, name, arch):
     """--init bundled (or fast) copies the bundled weights and architecture, then trains gently (low learning
     rate)."""
-    from edge.assets import bundled_keras_model
-    from trainer.model import import_keras
+    from ferlite.edge.assets import bundled_keras_model
+    from ferlite.trainer.model import import_keras
 
     keras = import_keras()
     data = tmp_path / "kiosk"
@@ -198,9 +199,9 @@ def test_finetune_starts_from_the_bundled_model(tmp_path, init, name, arch):
 
 def test_teacher_targets_average_the_face_and_its_mirror(faces):
     """Distillation targets are the teachers' flip-averaged, temperature-softened probabilities."""
-    from edge.assets import bundled_keras_model
-    from trainer.distill import teacher_targets
-    from trainer.model import import_keras
+    from ferlite.edge.assets import bundled_keras_model
+    from ferlite.trainer.distill import teacher_targets
+    from ferlite.trainer.model import import_keras
 
     keras = import_keras()
     classes = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -241,8 +242,8 @@ def test_finetune_takes_the_init_models_architecture(trained, tmp_path, capsys):
 
 
 def test_recalibration_sets_batchnorm_statistics_to_clean_face_averages(trained, faces):
-    from trainer.model import import_keras
-    from trainer.recalibrate import batchnorm_layers, recalibrate_bn
+    from ferlite.trainer.model import import_keras
+    from ferlite.trainer.recalibrate import batchnorm_layers, recalibrate_bn
 
     keras = import_keras()
     model = keras.models.load_model(trained / "last.keras")

@@ -23,8 +23,7 @@ from pathlib import Path
 
 import pytest
 from fakes import write_clip
-
-from edge.service import Signals, Systemd
+from ferlite.edge.service.run import Signals, Systemd
 
 START_TIMEOUT_S = 90  # imports and model load on a busy 2-core CI machine
 WATCHDOG_USEC = 400_000  # pings expected at most every 0.2 s
@@ -160,7 +159,7 @@ def write_config(path: Path, spec: str, db: Path, **extra: str) -> Path:
 
 
 def start(config: Path, log_file: Path, notify: str | None, *args: str) -> subprocess.Popen:
-    command = [str(FERLITE)] if FERLITE.exists() else [sys.executable, "-m", "edge"]
+    command = [str(FERLITE)] if FERLITE.exists() else [sys.executable, "-m", "ferlite"]
     with open(log_file, "w") as err:
         return subprocess.Popen([*command, "run", "--config", str(config), *args], env=service_env(notify),
                                 stdout=subprocess.DEVNULL, stderr=err)
@@ -355,7 +354,7 @@ def test_outside_systemd_the_same_run_works_silently(tmp_path, clip):
     assert proc.wait(START_TIMEOUT_S) == 0
     log = (tmp_path / "stderr.log").read_text()
     assert "notify off (not under systemd)" in log and "cannot notify" not in log
-    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO edge\.service: started: ", log, re.M), log
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO ferlite\.edge\.service\.run: started: ", log, re.M), log
     assert db_rows(db) >= 1
 
 
@@ -363,16 +362,16 @@ def test_logs_for_journald_have_priorities_and_no_timestamps(tmp_path, clip):
     db = tmp_path / "expressions.db"
     config = write_config(tmp_path / "config.toml", str(clip), db)
     err_path = tmp_path / "stderr.log"
-    command = [str(FERLITE)] if FERLITE.exists() else [sys.executable, "-m", "edge"]
+    command = [str(FERLITE)] if FERLITE.exists() else [sys.executable, "-m", "ferlite"]
     with open(err_path, "w") as err:
         st = os.fstat(err.fileno())  # systemd sets JOURNAL_STREAM to the device:inode of the stream it gave
         env = {**service_env(None), "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
         r = subprocess.run([*command, "run", "--config", str(config), "--max-frames", "2"], env=env,
                            stdout=subprocess.DEVNULL, stderr=err, timeout=START_TIMEOUT_S)
     assert r.returncode == 0
-    lines = [line for line in err_path.read_text().splitlines() if " edge." in line]
-    assert lines[0].startswith("<6>INFO edge.service: started: ")
-    assert all(re.match(r"<[2-7]>[A-Z]+ edge\.", line) for line in lines), lines
+    lines = [line for line in err_path.read_text().splitlines() if " ferlite.edge." in line]
+    assert lines[0].startswith("<6>INFO ferlite.edge.service.run: started: ")
+    assert all(re.match(r"<[2-7]>[A-Z]+ ferlite\.edge\.", line) for line in lines), lines
 
 
 def test_a_missing_camera_is_retried_with_backoff_then_exits_nonzero(tmp_path, notify_path):
@@ -395,7 +394,7 @@ def test_a_missing_camera_is_retried_with_backoff_then_exits_nonzero(tmp_path, n
 
 
 def test_check_reports_source_model_labels_backend_faces_and_speed(tmp_path, clip, capsys):
-    from edge.cli import main
+    from ferlite.cli import main
 
     config = write_config(tmp_path / "config.toml", str(clip), tmp_path / "expressions.db")
     assert main(["check", "--config", str(config), "--frames", "3"]) == 0
@@ -408,7 +407,7 @@ def test_check_reports_source_model_labels_backend_faces_and_speed(tmp_path, cli
 
 
 def test_check_prints_one_line_per_problem_and_exits_nonzero(tmp_path, capsys):
-    from edge.cli import main
+    from ferlite.cli import main
 
     config = write_config(tmp_path / "config.toml", str(tmp_path / "unplugged.avi"), tmp_path / "x.db",
                           classifier__model=f'"{tmp_path / "missing.tflite"}"')

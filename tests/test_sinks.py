@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from ferlite.edge.outputs import JOURNAL_SIZE_LIMIT, SINKS, CsvSink, ListSink, ResultSink, SqliteSink, create_sink
+from ferlite.edge.results import FaceResult, FrameResult
+from ferlite.edge.tracking import Detection, Tracker
 
-from edge.errors import UsageError
-from edge.results import FaceResult, FrameResult
-from edge.sinks import JOURNAL_SIZE_LIMIT, SINKS, CsvSink, ListSink, ResultSink, SqliteSink, create_sink
-from edge.tracking import Detection, Tracker
+from ferlite.errors import UsageError
 
 LABELS = ("happy", "sad", "neutral")
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -262,8 +262,8 @@ def test_retention_on_open_and_hourly(tmp_path):
 
 CHILD = """
 import sys, time
-from edge.results import FaceResult, FrameResult
-from edge.sinks import SqliteSink
+from ferlite.edge.results import FaceResult, FrameResult
+from ferlite.edge.outputs import SqliteSink
 
 labels = ("happy", "sad", "neutral")
 sink = SqliteSink(sys.argv[1], commit_interval=0.05, log_interval=0)

@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 from fakes import clip_frames, frame_index, write_clip
 from fakes.picamera2 import Picamera2, make_picamera2
-
-from edge.errors import SourceError, UsageError
-from edge.picamera import PiCameraSource
-from edge.sources import (
+from ferlite.edge.sources.picamera import PiCameraSource
+from ferlite.edge.sources.registry import (
     SOURCES,
     FrameSource,
     ImageSource,
@@ -23,6 +21,8 @@ from edge.sources import (
     VideoFileSource,
     open_source,
 )
+
+from ferlite.errors import SourceError, UsageError
 
 FPS = 15
 N_FRAMES = 30
@@ -191,7 +191,7 @@ def test_fake_yuv420_layout_and_request_rules():
 
 
 def test_image_source_skips_unreadable(image_folder, caplog):
-    caplog.set_level(logging.WARNING, logger="edge.sources")
+    caplog.set_level(logging.WARNING, logger="ferlite.edge.sources.registry")
     with ImageSource(image_folder) as source:
         frames = list(source)
     assert [f.path.rsplit("/", 1)[-1] for f in frames] == ["a.png", "b.jpg", "d.png"]

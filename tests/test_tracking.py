@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from edge.results import UNCERTAIN, FaceResult
-from edge.tracking import Detection, Tracker, iou
+from ferlite.edge.results import UNCERTAIN, FaceResult
+from ferlite.edge.tracking import Detection, Tracker, iou
 
 LABELS = ("happy", "sad", "neutral")
 FPS = 5.0

@@ -21,12 +21,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.display import use_window
-from edge.errors import DatasetError, FerliteError, SourceError, UsageError
-from edge.labels import FER2013_LABELS, parse_label_list
-from edge.tables import format_table
+from ferlite.edge.display import use_window
+from ferlite.trainer import dataset
+from ferlite.trainer.labels import FER2013_LABELS, parse_label_list
 
-from . import dataset
+from ferlite.errors import DatasetError, FerliteError, SourceError, UsageError
+from ferlite.tables import format_table
 
 SUBJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 JPEG_QUALITY = 95
@@ -272,7 +272,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     plan = make_plan(args)
     window = use_window(args.window)
-    from edge.sources import open_source
+    from ferlite.edge.sources.registry import open_source
 
     source = open_source(args.source)
     ui = WindowUI() if window else TerminalUI()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from ferlite.trainer.labels import LABELS
 
-from edge.errors import DatasetError
-from edge.labels import LABELS
+from ferlite.errors import DatasetError
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def load_split(df, split: str, classes: list[str], size: int, progress: bool = T
 
 def augmenter(seed: int, strength: float = 1.0):
     """Keras preprocessing layers applied per batch in tf.data (never inside the exported model)."""
-    from trainer.model import import_keras
+    from ferlite.trainer.model import import_keras
 
     keras = import_keras()
     from keras import layers

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from edge.errors import DatasetError
+from ferlite.errors import DatasetError
 
 MANIFEST = "manifest.csv"
 COLUMNS = ("path", "label", "split", "source", "subject", "sha256", "width", "height")

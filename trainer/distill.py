@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.errors import UsageError
+from ferlite.errors import UsageError
 
 
 def teacher_path(spec: str) -> Path:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge.errors import DatasetError, ModelLoadError, UsageError, require
+from ferlite.errors import DatasetError, ModelLoadError, UsageError, require
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,8 +31,7 @@ class EvalData:
 def load_fer_csv(path: Path, usage: str) -> EvalData:
     import numpy as np
     import pandas as pd
-
-    from edge.labels import FER2013_LABELS
+    from ferlite.trainer.labels import FER2013_LABELS
 
     try:
         df = pd.read_csv(path, usecols=["emotion", "pixels", "Usage"])
@@ -46,8 +45,8 @@ def load_fer_csv(path: Path, usage: str) -> EvalData:
 
 
 def load_dataset_split(path: str, split: str | None, size: int) -> EvalData:
-    from trainer import dataset
-    from trainer.data import default_split_names, load_split
+    from ferlite.trainer import dataset
+    from ferlite.trainer.data import default_split_names, load_split
 
     df = dataset.load(path)
     split = split or default_split_names(set(df["split"].dropna()))[1]
@@ -58,7 +57,7 @@ def load_dataset_split(path: str, split: str | None, size: int) -> EvalData:
 
 def model_labels(model_path: Path) -> tuple[str, ...]:
     """Labels of a model: its sidecar JSON, or the run's config.json for a training checkpoint."""
-    from edge.modelinfo import ModelInfo
+    from ferlite.edge.classification.modelinfo import ModelInfo
 
     if ModelInfo.sidecar(model_path).exists():
         return ModelInfo.for_model(model_path).labels
@@ -74,13 +73,13 @@ def predict(model_path: Path, x: np.ndarray, flip: bool = False, threads: int = 
     import numpy as np
 
     if model_path.suffix == ".tflite":
-        from edge.classifier import ExpressionClassifier
+        from ferlite.edge.classification.classifier import ExpressionClassifier
 
         clf = ExpressionClassifier(model_path, num_threads=threads, flip=flip)
         return np.stack([clf.probabilities(face[:, :, 0]) for face in x])
     if model_path.suffix != ".keras":
         raise UsageError(f"{model_path}: expected a .keras or .tflite model")
-    from trainer.model import import_keras
+    from ferlite.trainer.model import import_keras
 
     keras = import_keras()
     model = keras.models.load_model(model_path)
@@ -136,9 +135,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     require("pandas", "train", "evaluate")
     require("sklearn", "train", "evaluate")
-    from edge.assets import classifier_model
-
-    from .report import summary_table, write_confusion
+    from ferlite.edge.assets import classifier_model
+    from ferlite.trainer.report import summary_table, write_confusion
 
     model = classifier_model(args.model)
     if model.is_dir():
@@ -154,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.usage:
             raise UsageError("--usage applies to a FER2013-layout csv; use --split for a data set")
-        from edge.modelinfo import ModelInfo
+        from ferlite.edge.classification.modelinfo import ModelInfo
 
         size = ModelInfo.for_model(model).input_size if ModelInfo.sidecar(model).exists() else 48
         data = load_dataset_split(args.data, args.split or None, size)

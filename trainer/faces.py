@@ -15,11 +15,11 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from edge.align import DEFAULT_MARGIN
-from edge.errors import ImageReadError, UsageError
-from edge.imageio import DEFAULT_MAX_PIXELS
+from ferlite.edge.detection.align import DEFAULT_MARGIN
+from ferlite.edge.sources.imageio import DEFAULT_MAX_PIXELS
+from ferlite.trainer import dataset
 
-from . import dataset
+from ferlite.errors import ImageReadError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,8 @@ def pick_faces(faces, keep: str, min_face: int, similar: float):
 def process(root: Path, row: dict, out: Path, detector, opts: argparse.Namespace) -> list[dict]:
     """Detect, align and save the faces of one input row; returns its output manifest rows."""
     import cv2
-
-    from edge.align import align_crop, eye_angle
-    from edge.imageio import read_image
+    from ferlite.edge.detection.align import align_crop, eye_angle
+    from ferlite.edge.sources.imageio import read_image
 
     base = {k: row.get(k, "") for k in ("label", "split", "source", "subject")}
     base["src"] = row["src"]
@@ -102,7 +101,7 @@ def process(root: Path, row: dict, out: Path, detector, opts: argparse.Namespace
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="data-set folder or manifest.csv, a folder of images, or a quoted glob")
     p.add_argument("--out", "-o", type=Path, required=True, help="output data-set folder for the crops")
-    from edge.detectors import DETECTORS
+    from ferlite.edge.detection.detectors import DETECTORS
 
     p.add_argument("--detector", default="yunet", help=f"face detector: {', '.join(DETECTORS)}")
     p.add_argument("--score", type=float, default=None,
@@ -120,10 +119,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ferlite.edge.detection.detectors import create_detector
     from tqdm import tqdm
 
-    from edge.detectors import create_detector
-    from edge.tables import format_table
+    from ferlite.tables import format_table
 
     options = {} if args.score is None else {"score_threshold": args.score}
     detector = create_detector(args.detector, **options)

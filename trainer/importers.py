@@ -21,11 +21,11 @@ import logging
 import re
 from pathlib import Path
 
-from edge.errors import DatasetError, ImageReadError, UsageError, require
-from edge.labels import FER2013_LABELS, LABELS, normalize_label
-from edge.tables import crosstab, format_table
+from ferlite.trainer import dataset
+from ferlite.trainer.labels import FER2013_LABELS, LABELS, normalize_label
 
-from . import dataset
+from ferlite.errors import DatasetError, ImageReadError, UsageError, require
+from ferlite.tables import crosstab, format_table
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def import_fer2013(csv_path: Path, out: Path, ferplus: Path | None, source: str 
 
 def _copy_image(src: Path, out: Path, rel: Path) -> dict:
     """Check an image and copy its bytes into the data set; ImageReadError if unusable."""
-    from edge.imageio import decode_image
+    from ferlite.edge.sources.imageio import decode_image
 
     data = src.read_bytes()
     img = decode_image(data)
@@ -252,7 +252,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     require("pandas", "train", "import")
     require("sklearn", "train", "import")
-    from .splits import ALREADY_PRESENT, assign_splits, find_duplicates
+    from ferlite.trainer.splits import ALREADY_PRESENT, assign_splits, find_duplicates
 
     if not args.path.exists():
         raise UsageError(f"{args.path}: no such file or folder")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from edge.tables import format_table
+from ferlite.tables import format_table
 
 
 def summary_table(result: dict) -> str:

@@ -19,8 +19,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edge.errors import UsageError, require
-from edge.outputs import next_run_dir
+from ferlite.errors import UsageError, require
+from ferlite.runs import next_run_dir
 
 
 @dataclass
@@ -109,14 +109,13 @@ def _callbacks(keras, run_dir: Path, cfg: TrainConfig, state: dict, steps: int):
 
 def train(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
     """Train into ``run_dir``; returns the final state (best val accuracy and its epoch)."""
-    from trainer.model import build_model, import_keras
+    from ferlite.trainer.model import build_model, import_keras
 
     keras = import_keras()
     import numpy as np
     import tensorflow as tf
-
-    from trainer import dataset as ds_mod
-    from trainer.data import class_names, default_split_names, load_split, make_dataset
+    from ferlite.trainer import dataset as ds_mod
+    from ferlite.trainer.data import class_names, default_split_names, load_split, make_dataset
 
     if cfg.threads:
         tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
@@ -142,7 +141,7 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
     if cfg.soft_labels > 0 and train_s.soft is not None:
         t_train = (1 - cfg.soft_labels) * t_train + cfg.soft_labels * train_s.soft
     if cfg.teachers and cfg.distill > 0 and not finished(cfg, state):
-        from trainer.distill import teacher_targets
+        from ferlite.trainer.distill import teacher_targets
 
         teach = teacher_targets(keras, cfg.teachers, train_s.x, cfg.classes, cfg.temperature)
         agree = float((teach.argmax(1) == train_s.y).mean())
@@ -174,7 +173,7 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
         model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=state["epoch"],
                   callbacks=_callbacks(keras, run_dir, cfg, state, steps), verbose=0)
     if cfg.recalibrate and "recalibrated" not in state:
-        from trainer.recalibrate import recalibrate_run
+        from ferlite.trainer.recalibrate import recalibrate_run
 
         state["recalibrated"] = recalibrate_run(keras, run_dir, state, train_s.x, val_s.x, val_s.y, cfg.seed)
         if state["recalibrated"]["kept"]:
@@ -192,8 +191,8 @@ def finished(cfg: TrainConfig, state: dict) -> bool:
 
 def _final_report(keras, run_dir: Path, cfg: TrainConfig, val_s) -> None:
     """Curves, and the best model's figures and confusion matrix on the validation split."""
-    from trainer.evaluate import metrics
-    from trainer.report import summary_table, write_confusion, write_curves
+    from ferlite.trainer.evaluate import metrics
+    from ferlite.trainer.report import summary_table, write_confusion, write_curves
 
     write_curves(run_dir / "metrics.csv", run_dir / "curves.png")
     best = keras.models.load_model(run_dir / "best.keras")
@@ -208,7 +207,7 @@ def _final_report(keras, run_dir: Path, cfg: TrainConfig, val_s) -> None:
 def hold_out(df, train_split: str, val_split: str, seed: int, fraction: float = 0.2):
     """A data set with no validation split (e.g. kiosk captures): hold out a stratified fifth of the
     training rows, grouped by person when subjects are known."""
-    from trainer.splits import assign_splits
+    from ferlite.trainer.splits import assign_splits
 
     rows = df[df["split"] == train_split].to_dict("records")
     for r in rows:
@@ -225,7 +224,7 @@ def hold_out(df, train_split: str, val_split: str, seed: int, fraction: float = 
 
 def init_path(init: str) -> Path:
     """--init: a .keras path, or a bundled model by name ("bundled" and "default" are the default model)."""
-    from edge.assets import KERAS_CLASSIFIERS, bundled_keras_model
+    from ferlite.edge.assets import KERAS_CLASSIFIERS, bundled_keras_model
 
     path = Path(init)
     if not path.exists() and init in ("bundled", *KERAS_CLASSIFIERS):
@@ -255,7 +254,7 @@ def _load_init_weights(keras, model, init: str) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from trainer.model import ARCHITECTURES
+    from ferlite.trainer.model import ARCHITECTURES
 
     d = TrainConfig(data="")
     p.add_argument("data", nargs="?", help="data-set folder or manifest.csv (face crops or 48x48 images)")
@@ -293,8 +292,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trainer.distill import teacher_path
-    from trainer.model import saved_arch
+    from ferlite.trainer.distill import teacher_path
+    from ferlite.trainer.model import saved_arch
 
     require("tensorflow", "train", "train")
     require("pandas", "train", "train")

@@ -258,13 +258,13 @@ io, mode = Path(__file__).parent, sys.argv[1]
 
 
 def bundled_model(name: str = "ferlite_cnn48_int8.tflite") -> Path:
-    return Path(name) if Path(name).is_file() else Path(str(files("edge") / "models" / name))
+    return Path(name) if Path(name).is_file() else Path(str(files("ferlite.edge") / "models" / name))
 
 
 if mode == "prepare":
     import cv2
 
-    from edge.runtime import load_interpreter
+    from ferlite.edge.classification.runtime import load_interpreter
 
     paths = sorted(Path(sys.argv[2]).glob("*.png"))[: int(sys.argv[3])]
     faces = []
@@ -285,9 +285,9 @@ if mode == "prepare":
 elif mode == "run":
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    import edge
-    from edge.classifier import ExpressionClassifier
-    from edge.runtime import load_interpreter
+    import ferlite.edge
+    from ferlite.edge.classification.classifier import ExpressionClassifier
+    from ferlite.edge.classification.runtime import load_interpreter
 
     model = bundled_model(*sys.argv[2:3])
     tag = f"{model.stem}_{platform.machine()}"
@@ -312,7 +312,7 @@ elif mode == "run":
     clf = ExpressionClassifier(model)
     probs = np.stack([clf.probabilities(f) for f in np.load(io / "faces.npy")]).astype(np.float32)
     np.save(io / f"probs_{tag}.npy", probs)
-    meta = {"machine": tag, "backend": backend, "numpy": np.__version__, "edge": edge.__file__, "model": str(model),
+    meta = {"machine": tag, "backend": backend, "numpy": np.__version__, "ferlite": ferlite.edge.__file__, "model": str(model),
             "model_sha256": hashlib.sha256(model.read_bytes()).hexdigest()}
     (io / f"meta_{tag}.json").write_text(json.dumps(meta))
     print(json.dumps(meta))
@@ -356,13 +356,13 @@ elif mode == "compare":
 EOF
 # The model from the wheel that aarch64 installs (the repository's copy may change during a run).
 mkdir -p "$IO/model"
-"$PYTHON" -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [open(sys.argv[2] + "/" + n.split("/")[-1], "wb").write(z.read(n)) for n in z.namelist() if n.startswith("edge/models/ferlite_cnn48") and "_int8." in n]' "$FERLITE_WHL" "$IO/model"
+"$PYTHON" -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [open(sys.argv[2] + "/" + n.split("/")[-1], "wb").write(z.read(n)) for n in z.namelist() if n.startswith("ferlite/edge/models/ferlite_cnn48") and "_int8." in n]' "$FERLITE_WHL" "$IO/model"
 (cd "$WORK" && "$PYTHON" "$IO/int8.py" prepare "$REPO/tests/data/faces/images" "$N_FACES" "$IO/model/ferlite_cnn48_int8.tflite") \
     || fail "x86: preparing the input tensors failed"
 for M in $INT8_MODELS; do
     (cd "$WORK" && "$PYTHON" "$IO/int8.py" run "$IO/model/$M.tflite") || fail "x86: the int8 classifier run ($M) failed"
 done
-(cd "$WORK" && "$PYTHON" -m edge recognize "$REPO/edge/data/sample.mp4" --out "$WORK/x86-video" --no-show \
+(cd "$WORK" && "$PYTHON" -m ferlite recognize "$REPO/edge/data/sample.mp4" --out "$WORK/x86-video" --no-show \
     --no-save --max-frames "$FRAMES") || fail "x86: ferlite recognize on the sample clip failed"
 cp -r "$IO" "$R/tmp/io"
 
@@ -398,10 +398,10 @@ else
     echo "NOTE: edge/data/default.toml does not exist yet: no config to check"
 fi
 in_arm "$R" "$VENV/bin/python" -c '
-import sys, numpy, cv2, edge
+import sys, numpy, cv2, ferlite
 from importlib.metadata import version
 assert numpy.__file__.startswith("/usr/lib/python3/dist-packages/"), numpy.__file__
-assert edge.__file__.startswith(sys.prefix), edge.__file__
+assert ferlite.__file__.startswith(sys.prefix), ferlite.__file__
 print("numpy", numpy.__version__, "(Debian)", "| opencv", cv2.__version__, "| ai-edge-litert", version("ai-edge-litert"),
       "| ml_dtypes", version("ml_dtypes"), "| ferlite", version("ferlite"))
 ' || fail "the venv does not use Debian's numpy and the installed ferlite"
@@ -421,7 +421,7 @@ in_arm "$R" "$VENV/bin/python" -m pip install -q --disable-pip-version-check --n
     "${TEST_REQS[@]}" || fail "installing ${TEST_REQS[*]} into the emulated venv failed"
 T=$R/root/ferlite-tests
 mkdir -p "$T"
-cp -r "$REPO/tests" "$REPO/pyproject.toml" "$T/"       # no edge/ here: the tests import the installed package
+cp -r "$REPO/tests" "$REPO/pyproject.toml" "$T/"       # no package folders here: the tests import the installed package
 run_tests=()
 for t in $TESTS; do
     if [ -f "$REPO/$t" ]; then run_tests+=("$t"); else echo "skipping $t: not in this checkout"; fi

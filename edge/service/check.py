@@ -21,8 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .config import Config, ConfigError, add_config_arguments, load_from_args
-from .errors import FerliteError
+from ferlite.edge.config import Config, ConfigError, add_config_arguments, load_from_args
+
+from ferlite.errors import FerliteError
 
 LABEL_WIDTH = 12
 
@@ -77,9 +78,9 @@ def _log_folder(config: Config) -> tuple[str, str | None]:
 
 def _run_frames(report: Report, config: Config, pipeline, n_frames: int) -> None:
     """Open the source, time ``n_frames`` through the pipeline into a ListSink, report the first one."""
-    from .pipeline import run as run_pipeline
-    from .service import make_source
-    from .sinks import ListSink
+    from ferlite.edge.outputs import ListSink
+    from ferlite.edge.pipeline import run as run_pipeline
+    from ferlite.edge.service.run import make_source
 
     made = report.attempt("source", lambda: make_source(config))
     if made is None or report.attempt("source", lambda: made[0].open() or True) is None:
@@ -114,10 +115,10 @@ def _run_frames(report: Report, config: Config, pipeline, n_frames: int) -> None
 
 def _pipeline(report: Report, config: Config):
     """Model and detector (each reported), and the pipeline around them; None if either failed."""
-    from .classifier import ExpressionClassifier
-    from .pipeline import Pipeline, PipelineOptions
-    from .service import make_detector
-    from .tracking import Tracker
+    from ferlite.edge.classification.classifier import ExpressionClassifier
+    from ferlite.edge.pipeline import Pipeline, PipelineOptions
+    from ferlite.edge.service.run import make_detector
+    from ferlite.edge.tracking import Tracker
 
     c = config.classifier
     classifier = report.attempt("model", lambda: ExpressionClassifier(c.model or None, num_threads=c.threads,
@@ -164,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _open_only(config: Config) -> str:
     """Without a model or detector: at least say whether the source opens."""
-    from .service import make_source
+    from ferlite.edge.service.run import make_source
 
     source, kind = make_source(config)
     with source:

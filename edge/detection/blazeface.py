@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from .detectors import Face
+from ferlite.edge.detection.detectors import Face
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -101,9 +100,10 @@ class BlazeFaceDetector:
 
     def __init__(self, model_path: str | Path | None = None, score_threshold: float | None = None,
                  nms_threshold: float = 0.3, num_threads: int = 1, variant: BlazeFaceModel = SHORT_RANGE):
-        from .assets import model_path as bundled
-        from .errors import ModelLoadError
-        from .runtime import load_interpreter
+        from ferlite.edge.assets import model_path as bundled
+        from ferlite.edge.classification.runtime import load_interpreter
+
+        from ferlite.errors import ModelLoadError
 
         path = model_path or bundled(variant.file)
         self.name, self.size = variant.name, variant.input_size

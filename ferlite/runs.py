@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import UsageError
+from ferlite.errors import UsageError
 
 
 def next_run_dir(project: Path, name: str = "exp") -> Path:

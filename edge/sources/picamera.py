@@ -11,9 +11,9 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
+from ferlite.edge.sources.frames import Frame, _bgr, _Source
 
-from .errors import SourceError
-from .frames import Frame, _bgr, _Source
+from ferlite.errors import SourceError
 
 PICAMERA2_MISSING = (
     "picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` "

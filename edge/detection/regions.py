@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .detectors import Face
-from .tracking import iou
+from ferlite.edge.detection.detectors import Face
+from ferlite.edge.tracking import iou
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from .detectors import FaceDetector
+    from ferlite.edge.detection.detectors import FaceDetector
 
 
 class RegionDetector:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-from .errors import ModelLoadError
+from ferlite.errors import ModelLoadError
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,7 @@ class YuNetDetector:
     def __init__(self, model_path: str | None = None, score_threshold: float = 0.8,
                  nms_threshold: float = 0.3, max_side: int = 640):
         import cv2
-
-        from .assets import yunet_model
+        from ferlite.edge.assets import yunet_model
 
         path = str(model_path or yunet_model())
         try:
@@ -132,13 +131,13 @@ class HaarDetector:
 
 def _blazeface(**options) -> FaceDetector:
     """Import BlazeFace on first use: edge.blazeface imports this module (for Face)."""
-    from .blazeface import BlazeFaceDetector
+    from ferlite.edge.detection.blazeface import BlazeFaceDetector
 
     return BlazeFaceDetector(**options)
 
 
 def _blazeface_full(**options) -> FaceDetector:
-    from .blazeface import FULL_RANGE, BlazeFaceDetector
+    from ferlite.edge.detection.blazeface import FULL_RANGE, BlazeFaceDetector
 
     return BlazeFaceDetector(variant=FULL_RANGE, **options)
 
@@ -151,6 +150,6 @@ DETECTORS: dict[str, Callable[..., FaceDetector]] = {
 
 def create_detector(name: str, **options) -> FaceDetector:
     """Build a detector by registry name; an unknown name lists the valid ones."""
-    from .registry import lookup
+    from ferlite.registry import lookup
 
     return lookup(DETECTORS, name, "detector")(**options)

@@ -22,8 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from .errors import UsageError
-from .results import FaceResult, FrameResult, face_rows
+from ferlite.edge.results import FaceResult, FrameResult, face_rows
+
+from ferlite.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +299,7 @@ SINKS: dict[str, type[_Sink]] = {"sqlite": SqliteSink, "csv": CsvSink, "list": L
 
 def create_sink(name: str, **options) -> ResultSink:
     """Build a sink by registry name; an unknown name, or an option the sink does not take, is a UsageError."""
-    from .registry import lookup
+    from ferlite.registry import lookup
 
     cls = lookup(SINKS, name, "sink")
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import DatasetError
+from ferlite.errors import DatasetError
 
 #: FER2013's seven classes in its own index order, then contempt (FER+ and some other sets).
 LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .modelinfo import ModelInfo
+from ferlite.edge.classification.modelinfo import ModelInfo
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,8 +30,8 @@ class ExpressionClassifier:
 
     def __init__(self, model_path: str | Path | None = None, *, num_threads: int = 1, flip: bool = False,
                  backend: str | None = None):
-        from .assets import classifier_model
-        from .runtime import load_interpreter
+        from ferlite.edge.assets import classifier_model
+        from ferlite.edge.classification.runtime import load_interpreter
 
         self.model_path = classifier_model(model_path)
         self.info = ModelInfo.for_model(self.model_path)

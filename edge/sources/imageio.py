@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-from .errors import ImageReadError
+from ferlite.errors import ImageReadError
 
 #: Images above this many pixels are refused (a 50 MP photo is ~150 MB decoded).
 DEFAULT_MAX_PIXELS = 50_000_000

@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Mapping
 from typing import TypeVar
 
-from .errors import UsageError
+from ferlite.errors import UsageError
 
 T = TypeVar("T")
 

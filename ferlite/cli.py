@@ -13,21 +13,21 @@ import logging
 import os
 import sys
 
-from . import __version__
-from .errors import FerliteError
+from ferlite import __version__
+from ferlite.errors import FerliteError
 
 #: name -> (module, one-line help). Each module has ``add_arguments(parser)`` and ``run(args) -> int``.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "import": ("trainer.importers", "import a data set (FER2013 csv, FER+ labels, class folders, labels csv)"),
-    "capture": ("trainer.capture", "guided capture of expression images from a camera or video file"),
-    "faces": ("trainer.faces", "detect, align and crop faces from a data set or folder of images"),
-    "train": ("trainer.train", "train (or fine-tune) the expression classifier"),
-    "evaluate": ("trainer.evaluate", "accuracy, macro-F1, per-class figures and confusion matrix of a model"),
-    "convert": ("converters.convert", "convert a Keras model to int8 / float16 TFLite, with a parity check"),
-    "recognize": ("edge.recognize", "recognize expressions in images, videos, cameras and streams"),
-    "bench": ("edge.bench", "per-stage latency and frames/s of the pipeline on this machine"),
-    "run": ("edge.service", "run as a service: camera -> expressions -> SQLite log, with systemd notify"),
-    "check": ("edge.check", "check config, camera, model and one frame, as the service would run"),
+    "import": ("ferlite.trainer.importers", "import a data set (FER2013 csv, FER+ labels, class folders, labels csv)"),
+    "capture": ("ferlite.trainer.capture", "guided capture of expression images from a camera or video file"),
+    "faces": ("ferlite.trainer.faces", "detect, align and crop faces from a data set or folder of images"),
+    "train": ("ferlite.trainer.train", "train (or fine-tune) the expression classifier"),
+    "evaluate": ("ferlite.trainer.evaluate", "accuracy, macro-F1, per-class figures and confusion matrix of a model"),
+    "convert": ("ferlite.converters.convert", "convert a Keras model to int8 / float16 TFLite, with a parity check"),
+    "recognize": ("ferlite.edge.recognize", "recognize expressions in images, videos, cameras and streams"),
+    "bench": ("ferlite.edge.bench", "per-stage latency and frames/s of the pipeline on this machine"),
+    "run": ("ferlite.edge.service.run", "run as a service: camera -> expressions -> SQLite log, with systemd notify"),
+    "check": ("ferlite.edge.service.check", "check config, camera, model and one frame, as the service would run"),
 }
 
 EPILOG = """\

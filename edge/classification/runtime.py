@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import ModelLoadError
+from ferlite.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 

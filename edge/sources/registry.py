@@ -24,11 +24,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+from ferlite.edge.sources.frames import Frame, FrameSource, _bgr, _Source
+from ferlite.edge.sources.imageio import read_image
+from ferlite.edge.sources.picamera import PiCameraSource
 
-from .errors import ImageReadError, SourceError, UsageError
-from .frames import Frame, FrameSource, _bgr, _Source
-from .imageio import read_image
-from .picamera import PiCameraSource
+from ferlite.errors import ImageReadError, SourceError, UsageError
 
 log = logging.getLogger(__name__)
 

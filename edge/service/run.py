@@ -19,9 +19,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from .config import Config, add_config_arguments, load_from_args
-from .daemon import Signals, Systemd, configure_logging
-from .errors import FerliteError, SourceError, UsageError
+from ferlite.edge.config import Config, add_config_arguments, load_from_args
+from ferlite.edge.service.daemon import Signals, Systemd, configure_logging
+
+from ferlite.errors import FerliteError, SourceError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,9 @@ def make_detector(config: Config):
     """The configured detector, given the score threshold when it takes one."""
     import inspect
 
-    from .detectors import DETECTORS, create_detector
-    from .regions import for_stream
-    from .sources import source_kind
+    from ferlite.edge.detection.detectors import DETECTORS, create_detector
+    from ferlite.edge.detection.regions import for_stream
+    from ferlite.edge.sources.registry import source_kind
 
     params = inspect.signature(DETECTORS[config.detector.type]).parameters.values()
     takes_score = any(p.name == "score_threshold" or p.kind is p.VAR_KEYWORD for p in params)
@@ -58,7 +59,7 @@ def make_detector(config: Config):
 
 def make_source(config: Config):
     """The configured source, built (not opened); returns (source, kind)."""
-    from .sources import open_source, source_kind
+    from ferlite.edge.sources.registry import open_source, source_kind
 
     c = config.source
     kind = source_kind(c.spec)
@@ -66,7 +67,7 @@ def make_source(config: Config):
 
 
 def make_sink(config: Config):
-    from .sinks import SqliteSink
+    from ferlite.edge.outputs import SqliteSink
 
     c = config.log
     return SqliteSink(c.resolve_path(), commit_interval=c.commit_interval, log_interval=c.log_interval,
@@ -78,9 +79,9 @@ class Parts:
     parts whose config section changed are rebuilt."""
 
     def __init__(self, config: Config, previous: Parts | None = None):
-        from .classifier import ExpressionClassifier
-        from .pipeline import Pipeline, PipelineOptions
-        from .tracking import Tracker
+        from ferlite.edge.classification.classifier import ExpressionClassifier
+        from ferlite.edge.pipeline import Pipeline, PipelineOptions
+        from ferlite.edge.tracking import Tracker
 
         old = previous.config if previous else None
         self.config = config
@@ -160,7 +161,7 @@ class Service:
             except SourceError as exc:
                 self._source_failed(str(exc))
                 return
-        from .pipeline import run as run_pipeline
+        from ferlite.edge.pipeline import run as run_pipeline
 
         try:
             run_pipeline(self.frames, self.parts.pipeline, self.sink, stop=self.signals.wake,

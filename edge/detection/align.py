@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-from .detectors import Face
+from ferlite.edge.detection.detectors import Face
 
 #: Fraction of the face box added on each side of the crop (FER2013 faces fill the frame from brow to chin).
 DEFAULT_MARGIN = 0.05

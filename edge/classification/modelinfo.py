@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import ModelLoadError
+from ferlite.errors import ModelLoadError
 
 OUTPUTS = ("probs", "logits")
 

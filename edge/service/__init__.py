@@ -1,0 +1,1 @@
+"""The device service: `ferlite run` (the systemd unit's frame loop), `ferlite check`, and systemd's protocol."""
