@@ -57,17 +57,18 @@ def ensure_fer_venv() -> Path:
 
 
 def time_ferlite(clip: str, detector: str, n: int, every: int = 5, model: str = "default", **options) -> dict:
-    import cv2
-    from ferlite.edge.classification.classifier import ExpressionClassifier
-    from ferlite.edge.detection.detectors import create_detector
+    """The pipeline as the service builds it from its config, with this detector, detect-every and model
+    (detector ``options``, e.g. Haar's min_size, build that detector by hand)."""
+    from ferlite.edge.build import PipelineParts
+    from ferlite.edge.configfile import load
     from ferlite.edge.detection.regions import for_stream
-    from ferlite.edge.pipeline import Pipeline
+    from ferlite.edge.detection.registry import create_detector
     from ferlite.edge.sources.registry import open_source
-    from ferlite.edge.tracking import Tracker
 
-    cv2.setNumThreads(1)
-    clf = ExpressionClassifier(model, num_threads=1)
-    pipe = Pipeline(for_stream(create_detector(detector, **options), every, "video"), clf, Tracker(clf.labels))
+    config = load(system_path="/nonexistent").replace(detector={"type": detector, "every": every},
+                                                      classifier={"model": model, "threads": 1})
+    custom = for_stream(create_detector(detector, **options), every, "video") if options else None
+    pipe = PipelineParts(config, "video", detector=custom).pipeline
     with open_source(clip) as src:
         frames = [f for _, f in zip(range(300), src)]
     times, faces = [], 0

@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def score(wild: Path, results_csv: Path) -> dict:
-    from ferlite.trainer.labels import normalize_label
     from sklearn.metrics import accuracy_score, f1_score
+
+    from ferlite.trainer.labels import normalize_label
 
     truth = pd.read_csv(wild / "labels.csv")
     truth["label"] = truth["emotion"].map(normalize_label)

@@ -1,8 +1,9 @@
 """Benchmark the pipeline on this machine: per-stage latency (median and p90) and frames/s.
 
-Runs a clip (default: the bundled sample clip, 640x480, two faces) through the real pipeline for each
-detector and model asked for, logging to a throw-away SQLite file as the service would, after a warm-up.
-Also times the classifier alone on face crops. Prints a table and writes it (markdown and csv) to --out.
+Runs a clip (default: the bundled sample clip, 640x480, two faces) through the real pipeline, built from the
+config as the service builds it (ferlite.edge.build), for each detector, model and detect-every asked for,
+logging to a throw-away SQLite file as the service would, after a warm-up. Also times the classifier alone on
+face crops. Prints a table and writes it (markdown and csv) under runs/bench (or --out).
 """
 
 from __future__ import annotations
@@ -14,23 +15,32 @@ import tempfile
 import time
 from pathlib import Path
 
+from ferlite.edge.config import ClassifierConfig, DetectorConfig
 from ferlite.edge.results import STAGES
-
 from ferlite.errors import UsageError
+
+#: Columns of the pipeline table: the pipeline's stages, the log write, and the whole frame.
+COLUMNS = (*STAGES[:-1], "sink", "total")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="?", default=None, help="video clip or images (default: the bundled sample clip)")
     p.add_argument("--detectors", default="yunet,haar", help="comma-separated detectors to compare")
-    p.add_argument("--models", default="", help="comma-separated TFLite model files or bundled names "
-                   "(default, fast); default: default")
-    p.add_argument("--detect-every", default="5", metavar="N[,N]",
+    p.add_argument("--models", default=None, help="comma-separated TFLite model files or bundled names "
+                   "(default, fast) (default: the config's classifier.model)")
+    p.add_argument("--detect-every", default=None, metavar="N[,N]",
                    help="search the whole frame every N frames, in between only around the faces found, as "
-                   "recognize and the service do on video (1 = every frame); a comma list compares")
-    p.add_argument("--threads", type=int, default=1, help="threads for the interpreter and for OpenCV")
+                   "recognize and the service do on video (1 = every frame); a comma list compares "
+                   f"(default: {DetectorConfig.every})")
+    p.add_argument("--threads", type=int, help=f"threads for the interpreter and OpenCV (default: "
+                   f"{ClassifierConfig.threads})")
     p.add_argument("--frames", type=int, default=150, help="frames to time per configuration (the clip loops)")
     p.add_argument("--warmup", type=int, default=10, help="untimed frames first")
-    p.add_argument("--out", type=Path, default=Path("bench/results/bench"), help="output path stem (.md and .csv)")
+    p.add_argument("--out", type=Path, default=None, help="output path stem, .md and .csv (default: "
+                   "runs/bench/exp/bench, numbered; the committed tables in bench/results change only on purpose)")
+    from ferlite.edge.configfile import add_config_arguments
+
+    add_config_arguments(p, source=False)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -48,20 +58,14 @@ def load_frames(spec: str, limit: int) -> list:
     return frames
 
 
-def bench_pipeline(frames: list, detector_name: str, model: Path | None, threads: int, n: int, warmup: int,
-                   every: int = 1) -> dict:
+def bench_pipeline(frames: list, config, n: int, warmup: int) -> dict:
     """Median and p90 per stage over ``n`` timed frames (the clip is replayed in a loop); frames/s from the
     mean total, which counts the periodic whole-frame detections at their real weight."""
-    from ferlite.edge.classification.classifier import ExpressionClassifier
-    from ferlite.edge.detection.detectors import create_detector
-    from ferlite.edge.detection.regions import for_stream
-    from ferlite.edge.outputs import SqliteSink
-    from ferlite.edge.pipeline import Pipeline
-    from ferlite.edge.tracking import Tracker
+    from ferlite.edge.build import PipelineParts
+    from ferlite.edge.outputs.sqlite import SqliteSink
 
-    clf = ExpressionClassifier(model, num_threads=threads)
-    pipe = Pipeline(for_stream(create_detector(detector_name), every, "video"), clf, Tracker(clf.labels))
-    rows: dict[str, list[float]] = {s: [] for s in STAGES}
+    parts = PipelineParts(config, "video")
+    rows: dict[str, list[float]] = {s: [] for s in COLUMNS}
     faces = 0
     with tempfile.TemporaryDirectory() as tmp, SqliteSink(Path(tmp) / "bench.db") as sink:
         for i in range(warmup + n):
@@ -69,19 +73,20 @@ def bench_pipeline(frames: list, detector_name: str, model: Path | None, threads
             t0 = time.perf_counter()
             decoded = frame.image.copy()  # stands in for decode: the clip is held in memory
             decode_ms = 1e3 * (time.perf_counter() - t0)
-            result = pipe.process(type(frame)(**{**frame.__dict__, "image": decoded}), decode_ms)
+            result = parts.pipeline.process(type(frame)(**{**frame.__dict__, "image": decoded}), decode_ms)
             t1 = time.perf_counter()
-            sink.write(result)
+            sink.write(result, frame)
             sink_ms = 1e3 * (time.perf_counter() - t1)
             if i < warmup:
                 continue
             faces += len(result.faces)
-            for k, v in result.timings_ms.items():
-                rows[k].append(v)
+            for k in STAGES[:-1]:
+                rows[k].append(result.timings_ms[k])
             rows["sink"].append(sink_ms)
             rows["total"].append(1e3 * (time.perf_counter() - t0))
-    out = {"detector": detector_name, "every": every, "model": clf.model_path.name, "faces/frame": faces / n}
-    for s in STAGES:
+    out = {"detector": config.detector.type, "every": config.detector.every,
+           "model": parts.classifier.model_path.name, "faces/frame": faces / n}
+    for s in COLUMNS:
         out[f"{s} med"] = statistics.median(rows[s])
         out[f"{s} p90"] = percentile(rows[s], 0.9)
     out["total mean"] = statistics.fmean(rows["total"])
@@ -89,11 +94,13 @@ def bench_pipeline(frames: list, detector_name: str, model: Path | None, threads
     return out
 
 
-def bench_classifier(model: Path | None, threads: int, n: int = 500) -> dict:
+def bench_classifier(config, n: int = 500) -> dict:
     import numpy as np
-    from ferlite.edge.classification.classifier import ExpressionClassifier
 
-    clf = ExpressionClassifier(model, num_threads=threads)
+    from ferlite.edge.build import make_classifier
+
+    clf = make_classifier(config)
+    threads = config.classifier.threads
     faces = np.random.default_rng(0).integers(0, 256, (64, 48, 48), dtype=np.uint8)
     for f in faces[:20]:
         clf.probabilities(f)
@@ -125,26 +132,40 @@ def write_tables(stem: Path, tables: list[tuple[str, list[dict]]]) -> Path:
     return stem.with_suffix(".md")
 
 
+def configurations(args: argparse.Namespace):
+    """The config, and one config per (detector, detect-every, model) row asked for."""
+    from ferlite.edge.configfile import load_from_args
+
+    config = load_from_args(args, {"threads": "classifier.threads"})
+    try:
+        everies = [int(e) for e in args.detect_every.split(",")] if args.detect_every else [config.detector.every]
+    except ValueError:
+        raise UsageError(f"--detect-every {args.detect_every!r}: give whole numbers >= 1, e.g. 5 or 1,5") from None
+    models = [m for m in args.models.split(",") if m] if args.models else [config.classifier.model]
+    rows = []
+    for d in args.detectors.split(","):
+        for e in everies:
+            for m in models:
+                try:
+                    rows.append(config.replace(detector={"type": d.strip(), "every": e}, classifier={"model": m}))
+                except ValueError as exc:
+                    raise UsageError(f"--detectors {d.strip()} --detect-every {e}: {exc}") from None
+    return config, rows
+
+
 def run(args: argparse.Namespace) -> int:
     import platform
 
-    import cv2
+    from ferlite.runs import next_run_dir
 
-    cv2.setNumThreads(args.threads)  # OpenCV's detectors (YuNet, Haar) get the same thread budget as LiteRT
     spec = args.source or str(Path(__file__).parent / "data" / "sample.mp4")
-    models = [Path(m) for m in args.models.split(",") if m] or [None]
+    config, rows = configurations(args)
     frames = load_frames(spec, 300)
-    try:
-        everies = [int(e) for e in args.detect_every.split(",")]
-    except ValueError:
-        raise UsageError(f"--detect-every {args.detect_every!r}: give whole numbers >= 1, e.g. 5 or 1,5") from None
-    if min(everies) < 1:
-        raise UsageError(f"--detect-every {args.detect_every!r}: every N must be >= 1")
-    pipeline_rows = [bench_pipeline(frames, d.strip(), m, args.threads, args.frames, args.warmup, e)
-                     for d in args.detectors.split(",") for e in everies for m in models]
-    classifier_rows = [bench_classifier(m, args.threads) for m in models]
-    print(f"{platform.machine()} {platform.processor() or ''}, {args.threads} thread(s), {spec}, "
+    pipeline_rows = [bench_pipeline(frames, c, args.frames, args.warmup) for c in rows]
+    classifier_rows = [bench_classifier(c) for c in {c.classifier: c for c in rows}.values()]
+    print(f"{platform.machine()} {platform.processor() or ''}, {config.classifier.threads} thread(s), {spec}, "
           f"{args.frames} frames after {args.warmup} warm-up")
-    path = write_tables(args.out, [("Pipeline latency (ms)", pipeline_rows), ("Classifier alone", classifier_rows)])
+    stem = args.out or next_run_dir(Path("runs/bench")) / "bench"
+    path = write_tables(stem, [("Pipeline latency (ms)", pipeline_rows), ("Classifier alone", classifier_rows)])
     print(f"\nwrote {path}")
     return 0

@@ -5,27 +5,23 @@
 Each layer may set any subset of the keys. Unknown sections and keys, values of the wrong type and values
 out of range are rejected with a :class:`ConfigError` that names the file (and line), the key, the value and
 the reason; every problem is reported, not only the first. ``edge/data/default.toml`` documents every key
-with its default and allowed values. Reading a file or the --set options into a layer is edge.configfile's
-part; this module holds the schema and merges the layers. Only the standard library is imported here
-(edge.detectors is imported when a detector type is checked; it imports no third-party module at load time).
+with its default and allowed values (a test holds it to this schema). This module is the schema, and the one
+place every default is written; reading files, --set options and command-line shortcuts into layers and
+merging them is :mod:`ferlite.edge.configfile`'s part. Only the standard library is imported here (the detector
+and output registries are imported when a name is checked; they import no third-party module at load time).
 """
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from ferlite.errors import UsageError
-
-if TYPE_CHECKING:
-    from ferlite.edge.configfile import _Layer
 
 #: The file the service reads when --config is not given (skipped when it does not exist).
 SYSTEM_CONFIG = Path("/etc/ferlite/config.toml")
@@ -79,25 +75,29 @@ def _not_blank(value: str) -> str | None:
 
 
 def _detector_type(value: str) -> str | None:
-    from ferlite.edge.detection import detectors
+    from ferlite.edge.detection.registry import DETECTORS  # names only; imports no detector
 
-    if value in detectors.DETECTORS:
+    if value in DETECTORS:
         return None
-    close = difflib.get_close_matches(value, detectors.DETECTORS, n=1)
+    close = difflib.get_close_matches(value, DETECTORS, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown detector{hint}; choose from {', '.join(detectors.DETECTORS)}"
+    return f"unknown detector{hint}; choose from {', '.join(DETECTORS)}"
 
 
 def _field(default: Any, help: str, check: Check | None = None) -> Any:
     return field(default=default, metadata={"help": help, "check": check})
 
 
-_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
-_TYPE_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false"}
+_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
+                                       "tuple[str, ...]": (list, tuple)}
+_TYPE_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
+               "tuple[str, ...]": "a list of strings"}
 
 
 def _type_reason(kind: str, value: Any) -> str | None:
     ok = isinstance(value, _TYPES[kind]) and not (kind != "bool" and isinstance(value, bool))
+    if ok and kind == "tuple[str, ...]":
+        ok = all(isinstance(item, str) for item in value)
     if ok:
         return None
     hint = f' (quote it: "{value}")' if kind == "str" and isinstance(value, (int, float)) else ""
@@ -120,6 +120,8 @@ class _Section:
                 problems.append(Invalid(self.NAME, f.name, value, reason))
             elif f.type == "float":
                 object.__setattr__(self, f.name, float(value))
+            elif f.type == "tuple[str, ...]":
+                object.__setattr__(self, f.name, tuple(value))
         if not problems:
             problems = list(self._cross_check())
         if problems:
@@ -146,11 +148,13 @@ class SourceConfig(_Section):
 @dataclass(frozen=True)
 class DetectorConfig(_Section):
     NAME = "detector"
-    type: str = _field("yunet", "face detector (edge.detectors.DETECTORS)", _detector_type)
-    score: float = _field(0.8, "least detector score of a face (yunet, blazeface*; haar ignores it)", _range(0, 1))
+    type: str = _field("yunet", "face detector (ferlite.edge.detection.registry.DETECTORS)", _detector_type)
+    score: float = _field(0.0, "least detector score of a face; 0 = the detector's own (yunet 0.8, blazeface "
+                          "0.5, blazeface-full 0.6); haar ignores it", _range(0, 1))
     min_face: int = _field(24, "smallest face side, in frame pixels, that is classified", _range(1, 4096))
     every: int = _field(5, "search the whole frame every N frames, in between only around the faces found "
                         "(1 = whole frame always)", _range(1, 1000))
+    max_faces: int = _field(10, "most faces classified per frame (the largest first)", _range(1, 1000))
 
 
 @dataclass(frozen=True)
@@ -158,8 +162,11 @@ class ClassifierConfig(_Section):
     NAME = "classifier"
     model: str = _field("", "TFLite model file (absolute path), or a bundled one by name (default, fast); "
                         "empty = default")
-    threads: int = _field(1, "interpreter threads", _range(1, 64))
-    flip: bool = _field(False, "average each face with its mirror image (2x classify time)")
+    threads: int = _field(1, "threads for the interpreter and for OpenCV (detectors)", _range(1, 64))
+    flip: bool = _field(False, "average each face with its mirror image (2x classify time); skipped for a "
+                        "model that holds the mirror view itself (both bundled models)")
+    margin: float = _field(0.05, "crop margin around each face box, per side, as a fraction of the box",
+                           _range(0, 1))
 
 
 @dataclass(frozen=True)
@@ -215,9 +222,33 @@ class ServiceConfig(_Section):
         return min(self.reconnect_delay * 2.0 ** (failures - 1), self.reconnect_max_delay)
 
 
+def _outputs(value: tuple[str, ...]) -> str | None:
+    from ferlite.edge.outputs.registry import SINKS  # names only; imports no output module
+
+    for name in value:
+        if name not in SINKS and ":" not in name:
+            close = difflib.get_close_matches(name, SINKS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return (f"unknown output {name!r}{hint}; choose from {', '.join(SINKS)}, or give a class of your own "
+                    "as 'module:Class'")
+    return None
+
+
+@dataclass(frozen=True)
+class OutputsConfig(_Section):
+    NAME = "outputs"
+    run: tuple[str, ...] = _field(("sqlite",), "where `ferlite run` sends each frame's results", _outputs)
+    recognize: tuple[str, ...] = _field(("csv", "annotated", "console"), "where `ferlite recognize` sends them",
+                                        _outputs)
+    dir: str = _field("", "folder of the file outputs; empty = runs/recognize/exp (numbered) for recognize, "
+                      "$STATE_DIRECTORY or the working directory for run")
+    csv: str = _field("results.csv", "file name of the csv output (under dir unless absolute)", _not_blank)
+    json: str = _field("results.json", "file name of the json output (under dir unless absolute)", _not_blank)
+
+
 SECTIONS: dict[str, type[_Section]] = {
     cls.NAME: cls for cls in (SourceConfig, DetectorConfig, ClassifierConfig, TrackingConfig, LogConfig,
-                              ServiceConfig)
+                              OutputsConfig, ServiceConfig)
 }
 
 
@@ -230,6 +261,7 @@ class Config:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    outputs: OutputsConfig = field(default_factory=OutputsConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     origin: tuple[str, ...] = field(default=(), compare=False)
 
@@ -237,81 +269,13 @@ class Config:
         """Names of the sections that differ from ``other``."""
         return [name for name in SECTIONS if getattr(self, name) != getattr(other, name)]
 
+    def replace(self, **changes: dict[str, Any]) -> Config:
+        """A copy with some keys changed, validated: ``config.replace(tracking={"window": 1})``."""
+        from dataclasses import replace
+
+        sections = {name: replace(getattr(self, name), **values) for name, values in changes.items()}
+        return replace(self, **sections)
+
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return {name: {f.name: getattr(getattr(self, name), f.name) for f in fields(SECTIONS[name])}
                 for name in SECTIONS}
-
-
-# ------------------------------------------------------------------------------------------------ loading
-
-
-def default_layer() -> _Layer:
-    from ferlite.edge.configfile import parse_file  # edge.configfile imports this module: import it when used
-
-    resource = resources.files("ferlite.edge") / "data" / "default.toml"
-    return parse_file(f"{resource} (packaged defaults)", resource.read_text(encoding="utf-8"))
-
-
-def build(layers: Sequence[_Layer]) -> Config:
-    """Merge the layers (later wins) into a validated Config, or raise ConfigError with every problem."""
-    from ferlite.edge.configfile import format_value
-
-    problems = [p for layer in layers for p in layer.problems]
-    values: dict[tuple[str, str], Any] = {}
-    where: dict[tuple[str, str], str] = {}
-    for layer in layers:
-        values.update(layer.values)
-        where.update(layer.where)
-    sections = {}
-    for name, cls in SECTIONS.items():
-        kwargs = {key: v for (section, key), v in values.items() if section == name}
-        try:
-            sections[name] = cls(**kwargs)
-        except InvalidValues as exc:
-            for p in exc.problems:
-                origin = where.get((p.section, p.key), "default")
-                problems.append(f"{origin}: {p.section}.{p.key} = {format_value(p.value)}: {p.reason}")
-    if problems:
-        raise ConfigError(problems)
-    return Config(**sections, origin=tuple(layer.name for layer in layers))
-
-
-def load(path: str | Path | None = None, overrides: Iterable[str] = (), *,
-         system_path: str | Path = SYSTEM_CONFIG) -> Config:
-    """Packaged defaults, then ``path`` (which must exist) or else ``system_path`` (if it exists), then
-    ``overrides`` (``section.key=value`` strings)."""
-    from ferlite.edge.configfile import parse_file, parse_overrides
-
-    layers = [default_layer()]
-    if path is not None:
-        layers.append(parse_file(path))
-    elif Path(system_path).is_file():
-        layers.append(parse_file(system_path))
-    overrides = list(overrides)
-    if overrides:
-        layers.append(parse_overrides(overrides))
-    return build(layers)
-
-
-# ------------------------------------------------------------------------------------------------ command line
-
-
-def add_config_arguments(p: argparse.ArgumentParser) -> None:
-    """--config, --set and --source, shared by `ferlite run` and `ferlite check`."""
-    p.add_argument("--config", type=Path, default=None, metavar="PATH",
-                   help=f"config file (default: {SYSTEM_CONFIG} when it exists, else the packaged defaults)")
-    p.add_argument("--set", dest="overrides", action="append", default=None, metavar="SECTION.KEY=VALUE",
-                   help="override one config key, e.g. --set detector.type=haar (repeatable)")
-    p.add_argument("--source", default=None, metavar="SPEC",
-                   help="shortcut for --set source.spec=SPEC: picamera, 0, /dev/video0, rtsp://..., clip.mp4")
-
-
-def overrides_from_args(args: argparse.Namespace) -> list[str]:
-    items = list(args.overrides or [])
-    if args.source is not None:
-        items.append(f"source.spec={args.source}")
-    return items
-
-
-def load_from_args(args: argparse.Namespace) -> Config:
-    return load(args.config, overrides_from_args(args))

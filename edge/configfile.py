@@ -1,23 +1,26 @@
-"""Reading config layers for :mod:`edge.config`: TOML files and the --set options.
+"""Loading the config of :mod:`ferlite.edge.config`: layers from TOML files, --set options and command-line
+shortcuts, merged into one validated Config.
 
-``parse_file`` reads one TOML file and ``parse_overrides`` the ``--set section.key=value`` options (each value
-read by its key's type), each into a :class:`_Layer`: the values with where each came from (file and line, or
-the option), plus one problem line per syntax error, unknown section or unknown key. Types and ranges are
-checked when ``edge.config.build`` merges the layers into the frozen sections. Only the standard library is
-imported.
+``parse_file`` reads one TOML file, ``parse_overrides`` the ``--set section.key=value`` options (each value read
+by its key's type) and ``option_layer`` a front end's own options (``--window 3`` is ``tracking.window``), each
+into a :class:`_Layer`: the values with where each came from (file and line, or the option), plus one problem
+line per syntax error, unknown section or unknown key. ``build`` merges the layers into the frozen sections,
+where types and ranges are checked; ``load`` and ``load_from_args`` are what the front ends call.
+Only the standard library is imported.
 """
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ferlite.edge.config import _TYPE_NAMES, SECTIONS, ConfigError
-
+from ferlite.edge.config import _TYPE_NAMES, SECTIONS, SYSTEM_CONFIG, Config, ConfigError, InvalidValues
 from ferlite.errors import UsageError
 
 SET_ORIGIN = "--set"
@@ -42,6 +45,8 @@ def format_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
     return repr(value)
 
 
@@ -130,6 +135,10 @@ def _convert(kind: str, text: str) -> Any:
         if len(t) >= 2 and t[0] == t[-1] and t[0] in "\"'":
             return _toml().loads(f"v = {t}")["v"]
         return text
+    if kind == "tuple[str, ...]":
+        if t.startswith("["):
+            return _toml().loads(f"v = {t}")["v"]
+        return [item.strip() for item in t.split(",") if item.strip()]
     if kind == "bool":
         if t.lower() in _TRUE | _FALSE:
             return t.lower() in _TRUE
@@ -164,3 +173,82 @@ def parse_overrides(items: Iterable[str]) -> _Layer:
             continue
         layer.where[(section, key)] = where
     return layer
+
+
+def option_layer(args: argparse.Namespace, options: Mapping[str, str]) -> _Layer:
+    """A front end's own options as one layer: ``options`` maps an argparse dest to its "section.key"; options
+    left at None are not set. Errors name the option as typed (``--threshold 2: tracking.threshold ...``)."""
+    layer = _Layer("command line")
+    for dest, name in options.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        section, key = name.split(".")
+        layer.values[(section, key)] = value
+        shown = f"{value:g}" if isinstance(value, float) else value
+        layer.where[(section, key)] = f"--{dest.replace('_', '-')} {shown}"
+    return layer
+
+
+def default_layer() -> _Layer:
+    resource = resources.files("ferlite.edge") / "data" / "default.toml"
+    return parse_file(f"{resource} (packaged defaults)", resource.read_text(encoding="utf-8"))
+
+
+def build(layers: Sequence[_Layer]) -> Config:
+    """Merge the layers (later wins) into a validated Config, or raise ConfigError with every problem."""
+    problems = [p for layer in layers for p in layer.problems]
+    values: dict[tuple[str, str], Any] = {}
+    where: dict[tuple[str, str], str] = {}
+    for layer in layers:
+        values.update(layer.values)
+        where.update(layer.where)
+    sections = {}
+    for name, cls in SECTIONS.items():
+        kwargs = {key: v for (section, key), v in values.items() if section == name}
+        try:
+            sections[name] = cls(**kwargs)
+        except InvalidValues as exc:
+            for p in exc.problems:
+                origin = where.get((p.section, p.key), "default")
+                problems.append(f"{origin}: {p.section}.{p.key} = {format_value(p.value)}: {p.reason}")
+    if problems:
+        raise ConfigError(problems)
+    return Config(**sections, origin=tuple(layer.name for layer in layers))
+
+
+def load(path: str | Path | None = None, overrides: Iterable[str] = (), *, options: _Layer | None = None,
+         system_path: str | Path = SYSTEM_CONFIG) -> Config:
+    """Packaged defaults, then ``path`` (which must exist) or else ``system_path`` (if it exists), then
+    ``overrides`` (``section.key=value`` strings), then a front end's ``options`` layer."""
+    layers = [default_layer()]
+    if path is not None:
+        layers.append(parse_file(path))
+    elif Path(system_path).is_file():
+        layers.append(parse_file(system_path))
+    overrides = list(overrides)
+    if overrides:
+        layers.append(parse_overrides(overrides))
+    if options is not None and options.values:
+        layers.append(options)
+    return build(layers)
+
+
+# ------------------------------------------------------------------------------------------------ command line
+
+
+def add_config_arguments(p: argparse.ArgumentParser, source: bool = True) -> None:
+    """--config and --set (and --source, for `ferlite run` and `ferlite check`), shared by every front end."""
+    p.add_argument("--config", type=Path, default=None, metavar="PATH",
+                   help=f"config file (default: {SYSTEM_CONFIG} when it exists, else the packaged defaults)")
+    p.add_argument("--set", dest="overrides", action="append", default=None, metavar="SECTION.KEY=VALUE",
+                   help="override one config key, e.g. --set detector.type=haar (repeatable)")
+    if source:
+        p.add_argument("--source", default=None, metavar="SPEC",
+                       help="shortcut for --set source.spec=SPEC: picamera, 0, /dev/video0, rtsp://..., clip.mp4")
+
+
+def load_from_args(args: argparse.Namespace, options: Mapping[str, str] | None = None) -> Config:
+    """The config a front end runs with: files and --set, then its own ``options`` (dest -> "section.key")."""
+    options = {"source": "source.spec", **(options or {})} if hasattr(args, "source") else dict(options or {})
+    return load(args.config, args.overrides or [], options=option_layer(args, options))

@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import re
 
-from ferlite.errors import UsageError
+
+def display_set() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def has_display() -> bool:
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and _has_highgui()
+    return gui_problem() is None
 
 
-def _has_highgui() -> bool:
+def has_highgui() -> bool:
     import cv2
 
     info = cv2.getBuildInformation()
@@ -22,13 +24,11 @@ def _has_highgui() -> bool:
     return bool(re.search(r"^\s*(GTK\+|QT|Win32 UI|Cocoa):\s*YES", info, re.M))
 
 
-def use_window(choice: str | bool) -> bool:
-    """Resolve --window/--no-window/auto; an explicit --window that cannot work is a UsageError."""
-    display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    if choice == "auto":
-        return has_display()
-    if choice and not display:
-        raise UsageError("--window needs a display (DISPLAY or WAYLAND_DISPLAY is not set); use --no-window")
-    if choice and not _has_highgui():
-        raise UsageError("--window needs OpenCV with GUI support (opencv-python, not opencv-python-headless)")
-    return bool(choice)
+def gui_problem() -> str | None:
+    """Why a window cannot be shown here (one line), or None when it can."""
+    if not display_set():
+        return "needs a display: DISPLAY or WAYLAND_DISPLAY is not set"
+    if not has_highgui():
+        return ("needs OpenCV with GUI support, and this one is headless: pip uninstall opencv-python-headless && "
+                "pip install 'opencv-python<5'")
+    return None

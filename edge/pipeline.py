@@ -1,7 +1,9 @@
-"""The recognition pipeline: source -> detector -> align/crop -> classifier -> tracker -> sink.
+"""The recognition pipeline: source -> detector -> align/crop -> classifier -> tracker -> outputs.
 
-``Pipeline.process(frame)`` handles one frame; ``run(...)`` is the loop, with a stop event, an optional
-frame limit and a per-frame callback, timing every stage (decode, detect, classify, smooth, sink, total).
+``Pipeline.process(frame)`` handles one frame and returns its complete :class:`FrameResult` (every stage timed:
+decode, detect, classify, smooth, and their total); ``run(...)`` is the loop, with a stop event, an optional
+frame limit and a per-frame hook, handing each frame and its result to the outputs. ``ferlite.edge.build``
+makes a Pipeline from the config.
 """
 
 from __future__ import annotations
@@ -11,22 +13,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ferlite.edge.detection.align import DEFAULT_MARGIN, align_crop
-from ferlite.edge.results import FrameResult
+from ferlite.edge.config import ClassifierConfig, DetectorConfig
+from ferlite.edge.detection.align import align_crop
+from ferlite.edge.results import Detection, FrameResult
 
 
 @dataclass(frozen=True)
 class PipelineOptions:
-    margin: float = DEFAULT_MARGIN
-    min_face: int = 24  # smallest face side, in frame pixels, that is classified
-    max_faces: int = 10
+    """The pipeline's own settings; ferlite.edge.build fills them from the config (defaults: the config's)."""
+
+    margin: float = ClassifierConfig.margin  # crop margin around each face box, per side
+    min_face: int = DetectorConfig.min_face  # smallest face side, in frame pixels, that is classified
+    max_faces: int = DetectorConfig.max_faces  # most faces classified per frame, the largest first
 
 
 class Pipeline:
     """Owns nothing it did not build: detector, classifier and tracker are passed in, built once."""
 
-    def __init__(self, detector, classifier, tracker, options: PipelineOptions | None = None,
-                 source_name: str = ""):
+    def __init__(self, detector, classifier, tracker, options: PipelineOptions | None = None, source_name: str = ""):
         self.source_name = source_name  # stamped on results that have no file path (camera, stream, video)
         self.detector = detector
         self.classifier = classifier
@@ -35,14 +39,14 @@ class Pipeline:
 
     def process(self, frame, decode_ms: float = 0.0) -> FrameResult:
         import cv2
-        from ferlite.edge.tracking import Detection
 
         t0 = time.perf_counter()
         image = frame.image
         if getattr(frame, "grey", None) is not None:
             faces = self.detector.detect(frame.grey)  # e.g. the Pi camera's lores Y plane
             # x and y apart: a lores stream of another aspect ratio is scaled, not cropped, by the ISP.
-            faces = _rescale(faces, image.shape[1] / frame.grey.shape[1], image.shape[0] / frame.grey.shape[0])
+            sx, sy = image.shape[1] / frame.grey.shape[1], image.shape[0] / frame.grey.shape[0]
+            faces = tuple(f.scaled(sx, sy) for f in faces)
         else:
             faces = self.detector.detect(image)
         t1 = time.perf_counter()
@@ -52,33 +56,23 @@ class Pipeline:
         for face in faces[: self.options.max_faces]:
             if min(face.box[2], face.box[3]) < self.options.min_face:
                 continue
-            crop = align_crop(grey, face, size, self.options.margin)
-            probs = self.classifier.probabilities(crop)
-            box = tuple(int(round(v)) for v in face.box)
-            detections.append(Detection(box=box, probs=tuple(float(p) for p in probs), det_score=face.score))
+            prediction = self.classifier.classify(align_crop(grey, face, size, self.options.margin))
+            detections.append(Detection.of(face, prediction))
         t2 = time.perf_counter()
         results = self.tracker.update(frame.timestamp, detections)
         t3 = time.perf_counter()
         timings = {"decode": decode_ms, "detect": 1e3 * (t1 - t0), "classify": 1e3 * (t2 - t1),
                    "smooth": 1e3 * (t3 - t2)}
+        timings["total"] = sum(timings.values())
         path = getattr(frame, "path", None)
         return FrameResult(index=frame.index, timestamp=frame.timestamp, source=path or self.source_name,
                            faces=tuple(results), labels=self.classifier.labels, timings_ms=timings, path=path)
 
 
-def _rescale(faces, sx: float, sy: float):
-    """Faces found on a scaled copy of the frame, in frame pixels (x by ``sx``, y by ``sy``)."""
-    from ferlite.edge.detection.detectors import Face
-
-    return tuple(Face(box=(f.box[0] * sx, f.box[1] * sy, f.box[2] * sx, f.box[3] * sy), score=f.score,
-                      landmarks=tuple((x * sx, y * sy) for x, y in f.landmarks)) for f in faces)
-
-
 def run(source, pipeline: Pipeline, sink, *, stop: threading.Event | None = None, max_frames: int | None = None,
         on_frame: Callable[[object, FrameResult], None] | None = None) -> int:
-    """Run frames from an open ``source`` through the pipeline into ``sink``; returns the frame count.
-
-    ``on_frame(frame, result)`` runs after the sink write (annotation, display, watchdog pings)."""
+    """Run frames from an open ``source`` through the pipeline into ``sink`` (``sink.write(result, frame)``);
+    returns the frame count. ``on_frame(frame, result)`` runs after the sink (readiness, watchdog pings)."""
     count = 0
     frames = iter(source)
     while not (stop is not None and stop.is_set()):
@@ -89,14 +83,8 @@ def run(source, pipeline: Pipeline, sink, *, stop: threading.Event | None = None
             frame = next(frames)
         except StopIteration:
             break
-        decode_ms = 1e3 * (time.perf_counter() - t0)
-        result = pipeline.process(frame, decode_ms)
-        t1 = time.perf_counter()
-        sink.write(result)
-        sink_ms = 1e3 * (time.perf_counter() - t1)
-        total = decode_ms + sum(v for k, v in result.timings_ms.items() if k != "decode") + sink_ms
-        timings = dict(result.timings_ms, sink=sink_ms, total=total)
-        result = FrameResult(**{**result.__dict__, "timings_ms": timings})
+        result = pipeline.process(frame, 1e3 * (time.perf_counter() - t0))
+        sink.write(result, frame)
         if on_frame is not None:
             on_frame(frame, result)
         count += 1

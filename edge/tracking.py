@@ -6,7 +6,7 @@ from 1 and are never reused); a track not seen for more than ``max_age`` seconds
 clock expires. A track's label is the argmax of the mean of its last ``window`` probability vectors,
 or :data:`~edge.results.UNCERTAIN` when that mean's top probability is under ``threshold``::
 
-    tracker = Tracker(labels, window=5)
+    tracker = Tracker(labels, window=3)
     faces = tracker.update(frame.timestamp, [Detection(box, probs, score), ...])
 
 Pure Python and the standard library only; one tracker per source, used from one thread.
@@ -19,26 +19,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ferlite.edge.results import UNCERTAIN, FaceResult
-
-Box = tuple[int, int, int, int]
-
-
-@dataclass(frozen=True)
-class Detection:
-    """One face of one frame, before tracking: box (x, y, w, h), probabilities in labels order, and the
-    detector's score. ``probs`` may be any sequence (a numpy array too); it is stored as a tuple of floats."""
-
-    box: Box
-    probs: tuple[float, ...]
-    det_score: float = 0.0
-
-    def __post_init__(self) -> None:
-        if len(self.box) != 4:
-            raise ValueError(f"Detection.box must be (x, y, w, h), got {self.box!r}")
-        object.__setattr__(self, "box", tuple(int(v) for v in self.box))
-        object.__setattr__(self, "probs", tuple(float(p) for p in self.probs))
-        object.__setattr__(self, "det_score", float(self.det_score))
+from ferlite.edge.config import TrackingConfig
+from ferlite.edge.results import UNCERTAIN, Box, Detection, FaceResult
 
 
 @dataclass
@@ -96,8 +78,8 @@ class Tracker:
     :param threshold: smoothed top-1 probability under which the label is ``"uncertain"``.
     """
 
-    def __init__(self, labels: Sequence[str], *, iou_threshold: float = 0.3, max_age: float = 1.0,
-                 window: int = 5, threshold: float = 0.45):
+    def __init__(self, labels: Sequence[str], *, iou_threshold: float = 0.3, max_age: float = TrackingConfig.max_age,
+                 window: int = TrackingConfig.window, threshold: float = TrackingConfig.threshold):
         self.labels = _check_labels(labels)
         self.iou_threshold = _check_fraction("iou_threshold", iou_threshold, low_open=True)
         self.threshold = _check_fraction("threshold", threshold, low_open=False)

@@ -10,10 +10,10 @@ from pathlib import Path
 import cv2
 import pytest
 from fakes import frame_index, write_clip
-from ferlite.trainer import capture
 
 from ferlite.cli import main
 from ferlite.errors import UsageError
+from ferlite.trainer import capture
 
 FPS = 15
 COUNTDOWN_S = 1.0

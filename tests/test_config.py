@@ -8,10 +8,10 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from ferlite.edge import config as cfgmod
-from ferlite.edge import configfile
-from ferlite.edge.config import SECTIONS, Config, ConfigError, load
 
+from ferlite.edge import configfile
+from ferlite.edge.config import SECTIONS, Config, ConfigError
+from ferlite.edge.configfile import load
 from ferlite.errors import UsageError
 
 NO_SYSTEM = "/nonexistent/ferlite/config.toml"  # keeps a real /etc/ferlite/config.toml out of the tests
@@ -34,7 +34,7 @@ def test_packaged_defaults_load_and_match_the_dataclass_defaults():
 def test_default_toml_lists_every_key_with_a_comment_above_it():
     text = (resources.files("ferlite.edge") / "data" / "default.toml").read_text()
     lines = text.splitlines()
-    layer = cfgmod.default_layer()
+    layer = configfile.default_layer()
     expected = {(name, f.name) for name, cls in SECTIONS.items() for f in fields(cls)}
     assert set(layer.values) == expected
     for name, cls in SECTIONS.items():
@@ -120,7 +120,7 @@ def test_cross_field_check_and_bool_is_not_a_number():
     with pytest.raises(ConfigError, match=r"service.reconnect_max_delay = 0.5: must be >= reconnect_delay \(1\)"):
         load(overrides=["service.reconnect_max_delay=0.5"], system_path=NO_SYSTEM)
     with pytest.raises(ConfigError, match="must be an integer, not bool"):
-        cfgmod.build([cfgmod.default_layer(), _layer({("tracking", "window"): True})])
+        configfile.build([configfile.default_layer(), _layer({("tracking", "window"): True})])
 
 
 def _layer(values):
@@ -135,9 +135,9 @@ def test_detector_type_is_checked_against_the_registry(monkeypatch):
         load(overrides=["detector.type=yunett"], system_path=NO_SYSTEM)
     assert "detector.type = \"yunett\": unknown detector (did you mean 'yunet'?); choose from yunet, haar" \
         in str(exc.value)
-    from ferlite.edge.detection import detectors
+    from ferlite.edge.detection import registry as detectors
 
-    monkeypatch.setitem(detectors.DETECTORS, "fake", lambda **kw: None)
+    monkeypatch.setitem(detectors.DETECTORS, "fake", "builtins:dict")
     assert load(overrides=["detector.type=fake"], system_path=NO_SYSTEM).detector.type == "fake"
 
 
@@ -171,10 +171,12 @@ def test_changed_sections_and_command_line_options(tmp_path):
     b = load(overrides=["tracking.window=2", "log.commit_interval=0"], system_path=NO_SYSTEM)
     assert b.changed(a) == ["tracking", "log"]
     parser = argparse.ArgumentParser()
-    cfgmod.add_config_arguments(parser)
-    args = parser.parse_args(["--config", str(tmp_path / "c.toml"), "--set", "a.b=1", "--source", "0",
-                              "--set", "c.d=2"])
-    assert cfgmod.overrides_from_args(args) == ["a.b=1", "c.d=2", "source.spec=0"]  # --source comes last
+    configfile.add_config_arguments(parser)
+    path = write(tmp_path, "[source]\nspec = \"1\"\n[tracking]\nwindow = 3\n")
+    args = parser.parse_args(["--config", str(path), "--set", "tracking.window=4", "--source", "0",
+                              "--set", "source.spec=2"])
+    config = configfile.load_from_args(args)
+    assert (config.source.spec, config.tracking.window) == ("0", 4)  # --source comes last, after --set
 
 
 def test_config_import_is_light():

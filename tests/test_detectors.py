@@ -9,10 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from ferlite.edge.detection.align import align_crop, eye_angle
-from ferlite.edge.detection.detectors import DETECTORS, Face, create_detector
-from ferlite.edge.sources.imageio import read_image
 
+from ferlite.edge.detection.align import align_crop, eye_angle
+from ferlite.edge.detection.registry import DETECTORS, create_detector
+from ferlite.edge.results import Face
+from ferlite.edge.sources.imageio import read_image
 from ferlite.errors import UsageError
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
@@ -124,7 +125,6 @@ def test_blazeface_eyes_and_box_agree_with_yunet(name):
 def test_blazeface_rejects_the_other_variants_file():
     from ferlite.edge.assets import model_path
     from ferlite.edge.detection.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
-
     from ferlite.errors import ModelLoadError
 
     with pytest.raises(ModelLoadError, match="blazeface_short_range.tflite: not a blazeface-full model"):

@@ -10,10 +10,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from ferlite.edge.assets import CLASSIFIERS, classifier_model
-from ferlite.edge.classification.classifier import ExpressionClassifier
 
 from ferlite.cli import main
+from ferlite.edge.assets import CLASSIFIERS, classifier_model
+from ferlite.edge.classification.classifier import ExpressionClassifier
 from ferlite.errors import ModelLoadError
 
 FACES = Path(__file__).parent / "data" / "faces"

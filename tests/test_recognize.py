@@ -23,16 +23,16 @@ from pathlib import Path
 import cv2
 import pytest
 from fakes.picamera2 import make_picamera2
+
+from ferlite.cli import main
 from ferlite.edge.classification.classifier import ExpressionClassifier
-from ferlite.edge.detection.detectors import create_detector
-from ferlite.edge.outputs import ListSink
+from ferlite.edge.detection.registry import create_detector
+from ferlite.edge.outputs.files import ListSink
 from ferlite.edge.pipeline import Pipeline, run
 from ferlite.edge.results import UNCERTAIN, to_dataframe
 from ferlite.edge.sources.picamera import PiCameraSource
 from ferlite.edge.sources.registry import UsbCameraSource, VideoFileSource
 from ferlite.edge.tracking import Tracker, iou
-
-from ferlite.cli import main
 
 EDGE_DATA = Path(__file__).resolve().parents[1] / "edge" / "data"
 SAMPLE_JPG = EDGE_DATA / "sample.jpg"
@@ -377,7 +377,8 @@ def test_haar_detector(tmp_path, classifier):
 def test_bad_detector_is_a_one_line_usage_error(tmp_path, capsys):
     assert recognize("--detector", "yunett", "--out", tmp_path / "out") == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("ferlite recognize: error: unknown detector 'yunett'")
+    assert err.count("\n") == 1
+    assert err.startswith('ferlite recognize: error: --detector yunett: detector.type = "yunett": unknown detector')
     assert "did you mean 'yunet'" in err and "haar" in err and "Traceback" not in err
 
 

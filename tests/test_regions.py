@@ -6,11 +6,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from ferlite.edge.detection.detectors import create_detector
-from ferlite.edge.detection.regions import RegionDetector, for_stream
-from ferlite.edge.tracking import iou
 
 from ferlite.cli import main
+from ferlite.edge.detection.regions import RegionDetector, for_stream
+from ferlite.edge.detection.registry import create_detector
+from ferlite.edge.tracking import iou
 
 SAMPLE_CLIP = Path(__file__).parents[1] / "edge" / "data" / "sample.mp4"
 PHOTOS = Path(__file__).parent / "data" / "photos"
@@ -88,7 +88,7 @@ def test_bench_compares_every_frame_with_regions(tmp_path, capsys):
     rows = [line for line in table.splitlines() if line.startswith("| yunet")]
     assert [r.split("|")[2].strip() for r in rows] == ["1", "5"], table
     assert main(["bench", "--detect-every", "0"]) == 2
-    assert "--detect-every '0'" in capsys.readouterr().err
+    assert "--detect-every 0: detector.every = 0: must be >= 1" in capsys.readouterr().err
 
 
 def test_grey_frames_as_the_pi_lores_plane(frames, yunet):

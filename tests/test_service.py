@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from fakes import write_clip
+
 from ferlite.edge.service.run import Signals, Systemd
 
 START_TIMEOUT_S = 90  # imports and model load on a busy 2-core CI machine

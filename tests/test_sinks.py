@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from ferlite.edge.outputs import JOURNAL_SIZE_LIMIT, SINKS, CsvSink, ListSink, ResultSink, SqliteSink, create_sink
-from ferlite.edge.results import FaceResult, FrameResult
-from ferlite.edge.tracking import Detection, Tracker
 
+from ferlite.edge.outputs.base import ResultSink
+from ferlite.edge.outputs.files import CsvSink, ListSink
+from ferlite.edge.outputs.registry import SINKS, create_sink
+from ferlite.edge.outputs.sqlite import JOURNAL_SIZE_LIMIT, SqliteSink
+from ferlite.edge.results import Detection, FaceResult, FrameResult
+from ferlite.edge.tracking import Tracker
 from ferlite.errors import UsageError
 
 LABELS = ("happy", "sad", "neutral")
@@ -58,7 +61,7 @@ def count(db: Path) -> int:
 
 
 def test_registry_and_create_sink(tmp_path):
-    assert set(SINKS) == {"sqlite", "csv", "list"}
+    assert {"sqlite", "csv", "json", "list", "annotated", "crops", "window", "console"} == set(SINKS)
     with create_sink("list") as sink:
         assert isinstance(sink, ListSink) and isinstance(sink, ResultSink)
     with create_sink("csv", path=tmp_path / "r.csv") as sink:
@@ -68,7 +71,7 @@ def test_registry_and_create_sink(tmp_path):
 
 
 def test_unknown_sink_lists_the_valid_names():
-    with pytest.raises(UsageError, match="unknown sink 'sqlit'.*did you mean 'sqlite'.*sqlite, csv, list"):
+    with pytest.raises(UsageError, match="unknown output 'sqlit'.*did you mean 'sqlite'.*sqlite, csv, json, list"):
         create_sink("sqlit")
 
 
@@ -263,7 +266,7 @@ def test_retention_on_open_and_hourly(tmp_path):
 CHILD = """
 import sys, time
 from ferlite.edge.results import FaceResult, FrameResult
-from ferlite.edge.outputs import SqliteSink
+from ferlite.edge.outputs.sqlite import SqliteSink
 
 labels = ("happy", "sad", "neutral")
 sink = SqliteSink(sys.argv[1], commit_interval=0.05, log_interval=0)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from fakes import clip_frames, frame_index, write_clip
 from fakes.picamera2 import Picamera2, make_picamera2
+
 from ferlite.edge.sources.picamera import PiCameraSource
 from ferlite.edge.sources.registry import (
     SOURCES,
@@ -21,7 +22,6 @@ from ferlite.edge.sources.registry import (
     VideoFileSource,
     open_source,
 )
-
 from ferlite.errors import SourceError, UsageError
 
 FPS = 15

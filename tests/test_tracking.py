@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from ferlite.edge.results import UNCERTAIN, FaceResult
-from ferlite.edge.tracking import Detection, Tracker, iou
+
+from ferlite.edge.results import UNCERTAIN, Detection, FaceResult
+from ferlite.edge.tracking import Tracker, iou
 
 LABELS = ("happy", "sad", "neutral")
 FPS = 5.0

@@ -21,12 +21,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ferlite.edge.display import use_window
-from ferlite.trainer import dataset
-from ferlite.trainer.labels import FER2013_LABELS, parse_label_list
-
 from ferlite.errors import DatasetError, FerliteError, SourceError, UsageError
 from ferlite.tables import format_table
+from ferlite.trainer import dataset
+from ferlite.trainer.labels import FER2013_LABELS, parse_label_list
+from ferlite.trainer.window import use_window
 
 SUBJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 JPEG_QUALITY = 95

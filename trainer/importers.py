@@ -21,11 +21,10 @@ import logging
 import re
 from pathlib import Path
 
-from ferlite.trainer import dataset
-from ferlite.trainer.labels import FER2013_LABELS, LABELS, normalize_label
-
 from ferlite.errors import DatasetError, ImageReadError, UsageError, require
 from ferlite.tables import crosstab, format_table
+from ferlite.trainer import dataset
+from ferlite.trainer.labels import FER2013_LABELS, LABELS, normalize_label
 
 log = logging.getLogger(__name__)
 

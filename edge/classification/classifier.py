@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ferlite.edge.classification.modelinfo import ModelInfo
+from ferlite.edge.results import Prediction
 
 if TYPE_CHECKING:
     import numpy as np
 
-
-@dataclass(frozen=True)
-class Prediction:
-    label: str
-    confidence: float
-    probs: tuple[float, ...]
-    labels: tuple[str, ...]
-
-    def top_k(self, k: int = 3) -> list[tuple[str, float]]:
-        order = sorted(range(len(self.probs)), key=lambda i: self.probs[i], reverse=True)
-        return [(self.labels[i], self.probs[i]) for i in order[:k]]
+log = logging.getLogger(__name__)
 
 
 class ExpressionClassifier:
     """``classify(face)`` takes a face crop (grey or BGR, any size; resized to the model's input) and
-    returns a :class:`Prediction`. ``flip=True`` averages the face and its mirror image (two invokes)."""
+    returns a :class:`Prediction`. ``flip=True`` averages the face and its mirror image (two invokes), unless
+    the model already classifies the mirror image itself (its sidecar's ``views`` >= 2, as for both bundled
+    models): then flipping would double the time for the same output, so it is skipped (``flip_skipped``)."""
 
     def __init__(self, model_path: str | Path | None = None, *, num_threads: int = 1, flip: bool = False,
                  backend: str | None = None):
@@ -36,7 +29,11 @@ class ExpressionClassifier:
         self.model_path = classifier_model(model_path)
         self.info = ModelInfo.for_model(self.model_path)
         self._interp, self.backend = load_interpreter(self.model_path, num_threads, prefer=backend)
-        self.flip = flip
+        self.flip_skipped = flip and self.info.views >= 2
+        self.flip = flip and not self.flip_skipped
+        if self.flip_skipped:
+            log.info("%s holds %d views of each face, its mirror image among them: flip skipped",
+                     self.model_path.name, self.info.views)
         inp = self._interp.get_input_details()[0]
         out = self._interp.get_output_details()[0]
         self._in_index, self._out_index = inp["index"], out["index"]
@@ -88,9 +85,7 @@ class ExpressionClassifier:
         return softmax(y) if self.info.output == "logits" else y
 
     def classify(self, face: np.ndarray) -> Prediction:
-        p = self.probabilities(face)
-        i = int(p.argmax())
-        return Prediction(self.labels[i], float(p[i]), tuple(float(v) for v in p), self.labels)
+        return Prediction.of(self.probabilities(face), self.labels)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

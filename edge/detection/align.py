@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-from ferlite.edge.detection.detectors import Face
+from ferlite.edge.config import ClassifierConfig
+from ferlite.edge.results import Face
 
 #: Fraction of the face box added on each side of the crop (FER2013 faces fill the frame from brow to chin).
-DEFAULT_MARGIN = 0.05
+DEFAULT_MARGIN = ClassifierConfig.margin
 
 
 def eye_angle(face: Face) -> float:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from ferlite.edge.detection.detectors import Face
+
+from ferlite.edge.results import Face
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -102,7 +103,6 @@ class BlazeFaceDetector:
                  nms_threshold: float = 0.3, num_threads: int = 1, variant: BlazeFaceModel = SHORT_RANGE):
         from ferlite.edge.assets import model_path as bundled
         from ferlite.edge.classification.runtime import load_interpreter
-
         from ferlite.errors import ModelLoadError
 
         path = model_path or bundled(variant.file)
@@ -171,3 +171,8 @@ class BlazeFaceDetector:
             faces.append(Face(box=(float(x1), float(y1), float(x2 - x1), float(y2 - y1)), score=score,
                               landmarks=tuple((float(x), float(y)) for x, y in landmarks)))
         return tuple(sorted(faces, key=lambda f: f.area, reverse=True))
+
+
+def full_range(**options) -> BlazeFaceDetector:
+    """BlazeFace full range (``--detector blazeface-full``): small, far faces."""
+    return BlazeFaceDetector(variant=FULL_RANGE, **options)

@@ -1,39 +1,19 @@
-"""Face detectors behind one small interface, chosen by name from a registry.
+"""Face detectors behind one small interface (YuNet and Haar here, BlazeFace in its own module), chosen by
+name from ``detection.registry``.
 
-``detect(image)`` takes a BGR (or grey) uint8 image and returns a tuple of :class:`Face`, largest
+``detect(image)`` takes a BGR (or grey) uint8 image and returns a tuple of :class:`~ferlite.edge.results.Face`, largest
 first; no face is an empty tuple. Boxes and landmarks are in the input image's pixel coordinates.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     import numpy as np
 
+from ferlite.edge.results import Face
 from ferlite.errors import ModelLoadError
-
-
-@dataclass(frozen=True)
-class Face:
-    """A detected face: box (x, y, w, h), score, and landmarks when the detector gives them
-    (YuNet: right eye, left eye, nose tip, right and left mouth corners, as seen by the subject)."""
-
-    box: tuple[float, float, float, float]
-    score: float
-    landmarks: tuple[tuple[float, float], ...] = ()
-
-    @property
-    def area(self) -> float:
-        return self.box[2] * self.box[3]
-
-    @property
-    def eyes(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
-        """(right eye, left eye) in image coordinates, or None without landmarks."""
-        return (self.landmarks[0], self.landmarks[1]) if len(self.landmarks) >= 2 else None
 
 
 class FaceDetector(Protocol):
@@ -65,6 +45,7 @@ class YuNetDetector:
     def __init__(self, model_path: str | None = None, score_threshold: float = 0.8,
                  nms_threshold: float = 0.3, max_side: int = 640):
         import cv2
+
         from ferlite.edge.assets import yunet_model
 
         path = str(model_path or yunet_model())
@@ -72,6 +53,7 @@ class YuNetDetector:
             self._net = cv2.FaceDetectorYN.create(path, "", (320, 320), score_threshold, nms_threshold, 5000)
         except cv2.error as exc:
             raise ModelLoadError(f"cannot load YuNet model {path}: {exc}") from None
+        self.score_threshold = score_threshold
         self.max_side = max_side
         self._size: tuple[int, int] | None = None
 
@@ -127,29 +109,3 @@ class HaarDetector:
         faces = [Face(box=tuple(float(v) / scale for v in b), score=float(wt))
                  for b, wt in zip(np.asarray(boxes).reshape(-1, 4), np.asarray(weights).reshape(-1))]
         return _sorted(faces)
-
-
-def _blazeface(**options) -> FaceDetector:
-    """Import BlazeFace on first use: edge.blazeface imports this module (for Face)."""
-    from ferlite.edge.detection.blazeface import BlazeFaceDetector
-
-    return BlazeFaceDetector(**options)
-
-
-def _blazeface_full(**options) -> FaceDetector:
-    from ferlite.edge.detection.blazeface import FULL_RANGE, BlazeFaceDetector
-
-    return BlazeFaceDetector(variant=FULL_RANGE, **options)
-
-
-#: name -> detector class (or factory); options are passed to it.
-DETECTORS: dict[str, Callable[..., FaceDetector]] = {
-    "yunet": YuNetDetector, "haar": HaarDetector, "blazeface": _blazeface, "blazeface-full": _blazeface_full,
-}
-
-
-def create_detector(name: str, **options) -> FaceDetector:
-    """Build a detector by registry name; an unknown name lists the valid ones."""
-    from ferlite.registry import lookup
-
-    return lookup(DETECTORS, name, "detector")(**options)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ferlite.edge.detection.detectors import Face
+from ferlite.edge.config import DetectorConfig
+from ferlite.edge.results import Face
 from ferlite.edge.tracking import iou
 
 if TYPE_CHECKING:
     import numpy as np
+
     from ferlite.edge.detection.detectors import FaceDetector
 
 
@@ -28,7 +30,7 @@ class RegionDetector:
     no face in the previous frame, gets a full-frame detection.
     """
 
-    def __init__(self, detector: FaceDetector, every: int = 5, expand: float = 2.0, side: int = 160):
+    def __init__(self, detector: FaceDetector, every: int = DetectorConfig.every, expand: float = 2.0, side: int = 160):
         if every < 1:
             raise ValueError(f"every must be at least 1, not {every}")
         self.inner = detector

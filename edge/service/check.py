@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ferlite.edge.config import Config, ConfigError, add_config_arguments, load_from_args
-
+from ferlite.edge.config import Config, ConfigError
+from ferlite.edge.configfile import add_config_arguments, load_from_args
 from ferlite.errors import FerliteError
 
 LABEL_WIDTH = 12
@@ -78,9 +78,9 @@ def _log_folder(config: Config) -> tuple[str, str | None]:
 
 def _run_frames(report: Report, config: Config, pipeline, n_frames: int) -> None:
     """Open the source, time ``n_frames`` through the pipeline into a ListSink, report the first one."""
-    from ferlite.edge.outputs import ListSink
+    from ferlite.edge.build import make_source
+    from ferlite.edge.outputs.files import ListSink
     from ferlite.edge.pipeline import run as run_pipeline
-    from ferlite.edge.service.run import make_source
 
     made = report.attempt("source", lambda: make_source(config))
     if made is None or report.attempt("source", lambda: made[0].open() or True) is None:
@@ -115,29 +115,27 @@ def _run_frames(report: Report, config: Config, pipeline, n_frames: int) -> None
 
 def _pipeline(report: Report, config: Config):
     """Model and detector (each reported), and the pipeline around them; None if either failed."""
-    from ferlite.edge.classification.classifier import ExpressionClassifier
-    from ferlite.edge.pipeline import Pipeline, PipelineOptions
-    from ferlite.edge.service.run import make_detector
-    from ferlite.edge.tracking import Tracker
+    from ferlite.edge.build import PipelineParts, make_classifier, make_detector, source_kind_of
 
     c = config.classifier
-    classifier = report.attempt("model", lambda: ExpressionClassifier(c.model or None, num_threads=c.threads,
-                                                                      flip=c.flip))
+    classifier = report.attempt("model", lambda: make_classifier(config))
     if classifier is not None:
         info = classifier.info
         report.line("model", f"{classifier.model_path} ({info.precision}, {info.input_size}x{info.input_size} "
-                    f"{info.pixel_format})")
+                    f"{info.pixel_format}, {info.views} view(s) per face)")
         report.line("labels", ", ".join(classifier.labels))
-        report.line("interpreter", f"{classifier.backend}, {c.threads} thread(s)" + (", flip" if c.flip else ""))
+        flip = ", flip" if classifier.flip else ", flip skipped (the model holds the mirror view)" \
+            if classifier.flip_skipped else ""
+        report.line("interpreter", f"{classifier.backend}, {c.threads} thread(s){flip}")
     d = config.detector
-    detector = report.attempt("detector", lambda: make_detector(config))
+    kind = source_kind_of(config.source.spec)
+    detector = report.attempt("detector", lambda: make_detector(config, kind))
     if detector is not None:
-        report.line("detector", f"{d.type} (score >= {d.score:g}, faces >= {d.min_face} px)")
+        score = f"score >= {d.score:g}" if d.score else "its own score threshold"
+        report.line("detector", f"{d.type} ({score}, faces >= {d.min_face} px)")
     if classifier is None or detector is None:
         return None
-    t = config.tracking
-    tracker = Tracker(classifier.labels, window=t.window, threshold=t.threshold, max_age=t.max_age)
-    return Pipeline(detector, classifier, tracker, PipelineOptions(min_face=d.min_face))
+    return PipelineParts(config, kind, classifier=classifier, detector=detector).pipeline
 
 
 def run(args: argparse.Namespace) -> int:
@@ -165,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _open_only(config: Config) -> str:
     """Without a model or detector: at least say whether the source opens."""
-    from ferlite.edge.service.run import make_source
+    from ferlite.edge.build import make_source
 
     source, kind = make_source(config)
     with source:

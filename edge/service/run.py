@@ -1,9 +1,10 @@
 """Run the recognizer as a long-lived service (what the systemd unit starts).
 
 Loads the config (packaged defaults < /etc/ferlite/config.toml or --config < --set), builds the classifier,
-detector and tracker once, opens the source and logs expressions to SQLite ($STATE_DIRECTORY/expressions.db
-under systemd). A camera that is missing or lost is retried with exponential backoff; after
-[service] reconnect_attempts failures in a row the command exits non-zero so that systemd restarts it.
+detector and tracker once (ferlite.edge.build), opens the source and sends each frame's results to the
+outputs of [outputs] run: by default the SQLite log ($STATE_DIRECTORY/expressions.db under systemd). A camera
+that is missing or lost is retried with exponential backoff; after [service] reconnect_attempts failures in
+a row the command exits non-zero so that systemd restarts it.
 
 Under systemd (Type=notify) it sends READY=1 once the model is loaded and the first frame has gone through
 the pipeline into the log, WATCHDOG=1 from the frame loop (only after a frame reached the log), STATUS= with
@@ -19,92 +20,19 @@ import logging
 import time
 from collections.abc import Callable
 
-from ferlite.edge.config import Config, add_config_arguments, load_from_args
+from ferlite.edge.build import PipelineParts, make_source, source_kind_of
+from ferlite.edge.config import Config
+from ferlite.edge.configfile import add_config_arguments, load_from_args
+from ferlite.edge.outputs.base import LIVE_KINDS
 from ferlite.edge.service.daemon import Signals, Systemd, configure_logging
-
 from ferlite.errors import FerliteError, SourceError, UsageError
 
 log = logging.getLogger(__name__)
-
-LIVE_SOURCES = frozenset({"usb", "picamera", "stream"})
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
     p.add_argument("--max-frames", type=int, default=None, metavar="N",
                    help="stop after N frames (tests, replays); default: run until stopped")
-
-
-# ------------------------------------------------------------------------------------------------ building
-
-
-def make_detector(config: Config):
-    """The configured detector, given the score threshold when it takes one."""
-    import inspect
-
-    from ferlite.edge.detection.detectors import DETECTORS, create_detector
-    from ferlite.edge.detection.regions import for_stream
-    from ferlite.edge.sources.registry import source_kind
-
-    params = inspect.signature(DETECTORS[config.detector.type]).parameters.values()
-    takes_score = any(p.name == "score_threshold" or p.kind is p.VAR_KEYWORD for p in params)
-    detector = create_detector(config.detector.type,
-                               **({"score_threshold": config.detector.score} if takes_score else {}))
-    try:
-        kind = source_kind(config.source.spec)
-    except SourceError:  # not there yet (a camera to be plugged in): the source's retries report it
-        kind = "video"
-    return for_stream(detector, config.detector.every, kind)
-
-
-def make_source(config: Config):
-    """The configured source, built (not opened); returns (source, kind)."""
-    from ferlite.edge.sources.registry import open_source, source_kind
-
-    c = config.source
-    kind = source_kind(c.spec)
-    return open_source(c.spec, width=c.width, height=c.height, fps=c.fps, size=(c.width, c.height)), kind
-
-
-def make_sink(config: Config):
-    from ferlite.edge.outputs import SqliteSink
-
-    c = config.log
-    return SqliteSink(c.resolve_path(), commit_interval=c.commit_interval, log_interval=c.log_interval,
-                      retention_days=c.retention_days or None)
-
-
-class Parts:
-    """Classifier, detector, tracker and the pipeline around them: built once, and on reload only the
-    parts whose config section changed are rebuilt."""
-
-    def __init__(self, config: Config, previous: Parts | None = None):
-        from ferlite.edge.classification.classifier import ExpressionClassifier
-        from ferlite.edge.pipeline import Pipeline, PipelineOptions
-        from ferlite.edge.tracking import Tracker
-
-        old = previous.config if previous else None
-        self.config = config
-        self.rebuilt: list[str] = []
-        if old is None or old.classifier != config.classifier:
-            c = config.classifier
-            self.classifier = ExpressionClassifier(c.model or None, num_threads=c.threads, flip=c.flip)
-            self.rebuilt.append("classifier")
-        else:
-            self.classifier = previous.classifier
-        if old is None or old.detector != config.detector or old.source.spec != config.source.spec:
-            self.detector = make_detector(config)
-            self.rebuilt.append("detector")
-        else:
-            self.detector = previous.detector
-        if "classifier" in self.rebuilt or old.tracking != config.tracking:
-            t = config.tracking
-            self.tracker = Tracker(self.classifier.labels, window=t.window, threshold=t.threshold, max_age=t.max_age)
-            self.rebuilt.append("tracker")
-        else:
-            self.tracker = previous.tracker
-        self.pipeline = Pipeline(self.detector, self.classifier, self.tracker,
-                                 PipelineOptions(min_face=config.detector.min_face))
 
 
 # ------------------------------------------------------------------------------------------------ the service
@@ -117,8 +45,8 @@ class Service:
                  max_frames: int | None = None):
         self.load_config, self.sd, self.signals, self.max_frames = load_config, sd, signals, max_frames
         self.config = load_config()
-        self.parts = Parts(self.config)
-        self.sink = make_sink(self.config)
+        self.parts = PipelineParts(self.config, source_kind_of(self.config.source.spec))
+        self.sink = make_outputs(self.config)
         self.source = self.frames = None
         self.kind = ""
         self.failures = 0  # source failures in a row
@@ -132,7 +60,7 @@ class Service:
 
     def serve(self) -> int:
         """Run until stopped, the frame limit, or the end of a non-looping file; returns the exit code."""
-        log.info("started: %s; log %s; notify %s", self._describe(), self.sink.path,
+        log.info("started: %s; outputs %s; notify %s", self._describe(), describe_outputs(self.sink),
                  "on" if self.sd.enabled else "off (not under systemd)")
         try:
             while not self.signals.stop.is_set() and not self.ended and not self._limit_reached():
@@ -144,8 +72,7 @@ class Service:
             self.sd.stopping()
             self._close_source()
             self.sink.close()
-            log.info("stopped after %d frames; %d rows logged to %s", self.total, self.sink.committed_rows,
-                     self.sink.path)
+            log.info("stopped after %d frames; %s", self.total, describe_outputs(self.sink, final=True))
         return 0
 
     def _step(self) -> None:
@@ -172,7 +99,7 @@ class Service:
         if self.signals.wake.is_set() or self._limit_reached():
             return
         name = self.source.name
-        if self.kind in LIVE_SOURCES:
+        if self.kind in LIVE_KINDS:
             self._source_failed(f"{name}: the source ended")
         elif self.source_frames == 0:
             self._source_failed(f"{name}: no frames")
@@ -237,9 +164,8 @@ class Service:
             self.last_ping = now
         if now - self.last_status >= self.config.service.status_interval:
             fps = self.window_frames / max(now - self.last_status, 1e-9)
-            rows = self.sink.committed_rows + self.sink.pending_rows
-            self.sd.status(f"{fps:.1f} frames/s, {self.faces_in_view} face(s) in view, {self.total} frames, "
-                           f"{rows} rows logged")
+            self.sd.status(f"{fps:.1f} frames/s, {self.faces_in_view} face(s) in view, {self.total} frames"
+                           + describe_rows(self.sink))
             self.last_status, self.window_frames = now, 0
 
     # ---------------------------------------------------------------------------------------- reload
@@ -249,11 +175,12 @@ class Service:
         self.sd.reloading()
         try:
             config = self.load_config()
-            parts = Parts(config, self.parts)
-            labels = self.sink.labels
+            parts = PipelineParts(config, source_kind_of(config.source.spec), self.parts)
+            log_db = log_sink(self.sink)
+            labels = log_db.labels if log_db is not None else None
             if "log" not in config.changed(self.config) and labels and labels != parts.classifier.labels:
                 raise UsageError(f"the new model's labels {list(parts.classifier.labels)} differ from those in "
-                                 f"{self.sink.path} {list(labels)}: set [log] path to another file too")
+                                 f"{log_db.path} {list(labels)}: set [log] path to another file too")
         except FerliteError as exc:
             log.error("reload failed, keeping the running configuration: %s", exc)
             self.sd.status("reload failed: " + str(exc).splitlines()[0])
@@ -261,9 +188,9 @@ class Service:
             changed = config.changed(self.config)
             if "source" in changed:
                 self._close_source()
-            if "log" in changed:
+            if "log" in changed or "outputs" in changed:
                 self.sink.close()
-                self.sink = make_sink(config)
+                self.sink = make_outputs(config)
             self.config, self.parts = config, parts
             if self.source is not None:
                 parts.pipeline.source_name = self.source.name
@@ -275,6 +202,41 @@ class Service:
         c = self.parts.classifier
         return (f"source {self.config.source.spec}, detector {self.config.detector.type}, model "
                 f"{c.model_path.name} ({c.backend}, {self.config.classifier.threads} thread(s))")
+
+
+def make_outputs(config: Config):
+    """The outputs of [outputs] run; files go under [outputs] dir, else $STATE_DIRECTORY or the working directory."""
+    import os
+    from pathlib import Path
+
+    from ferlite.edge.outputs.base import OutputContext
+    from ferlite.edge.outputs.registry import open_outputs
+
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    base = Path(state) if state else Path.cwd()
+    folder = base / Path(config.outputs.dir).expanduser() if config.outputs.dir else base
+    context = OutputContext(dir=folder, source=config.source.spec, kind=source_kind_of(config.source.spec))
+    return open_outputs(config.outputs.run, config, context)
+
+
+def log_sink(sink):
+    """The SQLite log among the outputs, or None."""
+    from ferlite.edge.outputs.sqlite import SqliteSink
+
+    return sink.find(SqliteSink)
+
+
+def describe_rows(sink) -> str:
+    db = log_sink(sink)
+    return "" if db is None else f", {db.committed_rows + db.pending_rows} rows logged"
+
+
+def describe_outputs(sink, final: bool = False) -> str:
+    db = log_sink(sink)
+    names = ", ".join(type(s).__name__ for s in sink.sinks)
+    if db is None:
+        return names
+    return f"{db.committed_rows} rows logged to {db.path}" if final else f"{names}; log {db.path}"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,8 +11,8 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
-from ferlite.edge.sources.frames import Frame, _bgr, _Source
 
+from ferlite.edge.sources.frames import Frame, _bgr, _Source
 from ferlite.errors import SourceError
 
 PICAMERA2_MISSING = (

@@ -24,10 +24,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+
 from ferlite.edge.sources.frames import Frame, FrameSource, _bgr, _Source
 from ferlite.edge.sources.imageio import read_image
 from ferlite.edge.sources.picamera import PiCameraSource
-
 from ferlite.errors import ImageReadError, SourceError, UsageError
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,69 @@
+"""The one registry of outputs: name -> "module:Class", imported only when an output is built."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ferlite.edge.outputs.base import MultiSink, OutputContext, ResultSink
+from ferlite.errors import UsageError
+from ferlite.registry import lookup
+
+if TYPE_CHECKING:
+    from ferlite.edge.config import Config
+
+#: Output name (as listed in the config's [outputs]) -> the class that writes it.
+SINKS: dict[str, str] = {
+    "sqlite": "ferlite.edge.outputs.sqlite:SqliteSink",
+    "csv": "ferlite.edge.outputs.files:CsvSink",
+    "json": "ferlite.edge.outputs.files:JsonSink",
+    "list": "ferlite.edge.outputs.files:ListSink",
+    "annotated": "ferlite.edge.outputs.media:AnnotatedSink",
+    "crops": "ferlite.edge.outputs.media:CropsSink",
+    "window": "ferlite.edge.outputs.media:WindowSink",
+    "console": "ferlite.edge.outputs.console:ConsoleSink",
+}
+
+
+def sink_class(name: str) -> type:
+    """The class of a registered output, or of ``"module:Class"`` (an output of your own)."""
+    target = name if ":" in name else lookup(SINKS, name, "output")
+    module_name, _, class_name = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"output {name!r}: cannot import {target}: {exc}") from None
+    if not callable(getattr(cls, "write", None)):
+        raise UsageError(f"output {name!r}: {target} has no write(result, frame) method")
+    return cls
+
+
+def create_output(name: str, config: Config, context: OutputContext) -> ResultSink:
+    """One output built from the config (``Class.from_config(config, context)``, else ``Class()``)."""
+    cls = sink_class(name)
+    factory = getattr(cls, "from_config", None)
+    return factory(config, context) if factory is not None else cls()
+
+
+def open_outputs(names: Iterable[str], config: Config, context: OutputContext) -> MultiSink:
+    """Every named output, built in order, as one fan-out; those built before a failure are closed again."""
+    sinks: list[ResultSink] = []
+    try:
+        for name in dict.fromkeys(names):  # each once, in order
+            sinks.append(create_output(name, config, context))
+    except BaseException:
+        MultiSink(sinks).close()
+        raise
+    return MultiSink(sinks)
+
+
+def create_sink(name: str, **options) -> ResultSink:
+    """A registered output built from keyword options; an unknown name or option is a UsageError."""
+    cls = sink_class(name)
+    try:
+        inspect.signature(cls).bind(**options)
+    except TypeError as exc:
+        raise UsageError(f"sink {name!r}: {exc}") from None
+    return cls(**options)
