@@ -67,6 +67,8 @@ class Report:
 def _log_folder(config: Config) -> tuple[str, str | None]:
     """(description, problem) for the expression log's folder, without creating anything."""
     path = config.log.resolve_path()
+    if path.is_dir():
+        return str(path), f"{path} is a folder: log.path must name the database file, e.g. {path / 'expressions.db'}"
     if not config.log.path and not os.environ.get("STATE_DIRECTORY"):
         return (f"{path} here; under the systemd unit $STATE_DIRECTORY/expressions.db "
                 "(/var/lib/ferlite/expressions.db)"), None
@@ -114,7 +116,7 @@ def _run_frames(report: Report, config: Config, pipeline, n_frames: int) -> None
 
 
 def _pipeline(report: Report, config: Config):
-    """Model and detector (each reported), and the pipeline around them; None if either failed."""
+    """Model and detector (each reported), and the PipelineParts around them; None if either failed."""
     from ferlite.edge.build import PipelineParts, make_classifier, make_detector, source_kind_of
 
     c = config.classifier
@@ -135,7 +137,7 @@ def _pipeline(report: Report, config: Config):
         report.line("detector", f"{d.type} ({score}, faces >= {d.min_face} px)")
     if classifier is None or detector is None:
         return None
-    return PipelineParts(config, kind, classifier=classifier, detector=detector).pipeline
+    return PipelineParts(config, kind, classifier=classifier, detector=detector)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,13 +149,14 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return report.exit_code()
     report.line("config", " < ".join(config.origin))
-    pipeline = _pipeline(report, config)
+    parts = _pipeline(report, config)
     log_text, problem = _log_folder(config)
     report.line("log", log_text)
     if problem:
         report.problems.append(("log", FerliteError(problem)))
-    if pipeline is not None:
-        _run_frames(report, config, pipeline, args.frames)
+    report.line("outputs", ", ".join(config.outputs.run))
+    if parts is not None:
+        _run_frames(report, config, parts.pipeline, args.frames)
     else:
         opened = report.attempt("source", lambda: _open_only(config))
         if opened:
