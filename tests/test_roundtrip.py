@@ -10,10 +10,9 @@ import pytest
 
 pytest.importorskip("tensorflow", reason="the round trip needs the train extra (TensorFlow)")
 
+from ferlite.cli import main  # noqa: E402
 from ferlite.edge.classification.classifier import ExpressionClassifier, softmax  # noqa: E402
 from ferlite.edge.classification.modelinfo import ModelInfo  # noqa: E402
-
-from ferlite.cli import main  # noqa: E402
 
 FACES = Path(__file__).parent / "data" / "faces"
 #: int8 probabilities may differ from Keras by the output step (1/256) plus activation rounding.
@@ -273,3 +272,34 @@ def test_training_ends_by_recalibrating_and_a_finished_run_resumes_to_that_step(
     assert (run / "metrics.csv").read_text() == metrics  # no epoch trained
     assert "training finished after epoch 2" in capsys.readouterr().out
     assert "recalibrated" in json.loads((run / "state.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def faces_output(tmp_path_factory):
+    """The face fixture as `ferlite faces` writes a data set: status and reason columns, and skipped rows (an
+    empty path, which pandas reads as NaN) in both splits."""
+    import shutil
+
+    from ferlite.trainer import dataset
+    from ferlite.trainer.faces import FACE_COLUMNS
+
+    out = tmp_path_factory.mktemp("faces-out")
+    shutil.copytree(FACES / "images", out / "images")
+    rows = [dict(r, status="kept", reason="ok", src=r["path"]) for r in dataset.read_rows(FACES)]
+    skipped = dict(path="", label="happy", source="wild", subject="nobody", status="skipped", reason="no face")
+    rows[5:5] = [dict(skipped, split="train", src="group.jpg"), dict(skipped, split="val", src="blurred.jpg")]
+    dataset.write_rows(out, rows, FACE_COLUMNS)
+    return out
+
+
+def test_train_and_evaluate_ignore_skipped_rows(faces_output, trained, tmp_path):
+    from ferlite.trainer import dataset
+
+    assert len(dataset.load(faces_output)) == 144  # the two skipped rows are not read
+    project = tmp_path / "runs"
+    assert main(["train", str(faces_output), "--arch", "tiny", "--epochs", "1", "--batch", "32",
+                 "--project", str(project)]) == 0
+    assert json.loads((project / "exp" / "results.json").read_text())["n"] == 36
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", "--model", str(trained), "--data", str(faces_output), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["n"] == 36

@@ -54,14 +54,28 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
         return list(reader)
 
 
+def is_kept(row: dict) -> bool:
+    """Whether a manifest row names an image to use: not one ``ferlite faces`` skipped (status ``skipped``,
+    empty path). Rows of manifests without a status column are all kept."""
+    return bool(row.get("path")) and row.get("status", "kept") == "kept"
+
+
 def load(path: str | Path):
-    """The manifest as a pandas DataFrame with an absolute ``file`` column added."""
+    """The manifest's kept rows (see :func:`is_kept`) as a pandas DataFrame with an absolute ``file`` column
+    added."""
     import pandas as pd
 
     root, manifest = resolve(path)
     if not manifest.exists():
         raise DatasetError(f"{root}: no {MANIFEST} in this folder")
-    df = pd.read_csv(manifest, dtype={"subject": "string", "label": "string", "split": "string"})
+    df = pd.read_csv(manifest, dtype={"path": "string", "subject": "string", "label": "string", "split": "string"})
+    missing = [c for c in ("path", "label") if c not in df.columns]
+    if missing:
+        raise DatasetError(f"{manifest}: not a ferlite manifest (missing columns {', '.join(missing)})")
+    kept = df["path"].fillna("").str.strip() != ""
+    if "status" in df.columns:
+        kept &= df["status"] == "kept"
+    df = df[kept].reset_index(drop=True)
     df["file"] = [str(root / p) for p in df["path"]]
     return df
 

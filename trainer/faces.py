@@ -31,9 +31,7 @@ def list_inputs(spec: str) -> tuple[Path, list[dict]]:
     p = Path(spec)
     if (p.is_dir() and (p / dataset.MANIFEST).exists()) or (p.is_file() and p.suffix == ".csv"):
         root, _ = dataset.resolve(p)
-        rows = dataset.read_rows(p)
-        if rows and "status" in rows[0]:
-            rows = [r for r in rows if r.get("status", "kept") == "kept"]
+        rows = [r for r in dataset.read_rows(p) if dataset.is_kept(r)]
         return root, [dict(r, src=r["path"]) for r in rows]
     if p.is_dir():
         files = list(dataset.iter_image_files(p))
