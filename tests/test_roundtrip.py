@@ -274,6 +274,40 @@ def test_training_ends_by_recalibrating_and_a_finished_run_resumes_to_that_step(
     assert "recalibrated" in json.loads((run / "state.json").read_text())
 
 
+def test_random_erasing_honours_its_seed():
+    import tensorflow as tf
+
+    from ferlite.trainer.data import random_erasing
+
+    grey = tf.fill([16, 48, 48, 1], 128.0)
+    first, again, other = (random_erasing(grey, seed, p=1.0).numpy() for seed in (7, 7, 8))
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert (first != 128).any(axis=(1, 2, 3)).all()  # p=1: every image has its rectangle
+    pair = random_erasing(grey, tf.constant([7, 1], tf.int64), p=1.0).numpy()  # (seed, batch draw) in a pipeline
+    assert not np.array_equal(pair, first)
+    assert np.array_equal(random_erasing(grey, [7, 1], p=1.0).numpy(), pair)
+
+
+def test_erasing_in_the_pipeline_is_seeded_and_new_each_epoch(monkeypatch):
+    """The training pipeline without the Keras augmentation layers: shuffling and erasing only."""
+    from ferlite.trainer import data
+
+    monkeypatch.setattr(data, "augmenter", lambda seed, strength: lambda x, training: x)
+    x = np.full((40, 48, 48, 1), 128, np.uint8)
+    split = data.Split(x, np.zeros(40, np.int64), None)
+    targets = np.zeros((40, 7), np.float32)
+
+    def two_epochs(seed):
+        ds = data.make_dataset(split, targets, 16, True, seed, erase=1.0)
+        return [np.concatenate([images.numpy() for images, _ in ds]) for _ in range(2)]
+
+    first, again, other = two_epochs(3), two_epochs(3), two_epochs(4)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not np.array_equal(first[0], first[1])  # new rectangles each epoch
+    assert not np.array_equal(first[0], other[0])
+
+
 @pytest.fixture(scope="module")
 def faces_output(tmp_path_factory):
     """The face fixture as `ferlite faces` writes a data set: status and reason columns, and skipped rows (an

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from ferlite.trainer.labels import LABELS
 
 from ferlite.errors import DatasetError
+from ferlite.trainer.labels import LABELS
 
 
 @dataclass(frozen=True)
@@ -78,23 +78,29 @@ def augmenter(seed: int, strength: float = 1.0):
     ], name="augment")
 
 
-def random_erasing(images, rng_seed: int, p: float = 0.5, max_frac: float = 0.3):
-    """Erase one random rectangle per image with probability ``p`` (Zhong et al. 2017)."""
+def random_erasing(images, rng_seed, p: float = 0.5, max_frac: float = 0.3):
+    """Erase one random rectangle per image with probability ``p`` (Zhong et al. 2017), filled with noise.
+
+    The draws depend on ``rng_seed`` alone (stateless random ops): an int, or a pair of ints such as
+    (seed, batch draw) in a pipeline. The same seed erases the same rectangles with the same noise."""
     import tensorflow as tf
 
+    seed = tf.reshape(tf.cast(rng_seed, tf.int64), [-1])
+    seed = tf.concat([seed, tf.zeros([2], tf.int64)], 0)[:2]
+    s_rh, s_rw, s_y0, s_x0, s_apply, s_fill = tf.unstack(tf.random.experimental.stateless_split(seed, 6))
     n = tf.shape(images)[0]
     h, w = images.shape[1], images.shape[2]
-    rh = tf.cast(tf.random.uniform([n], 0.1, max_frac) * h, tf.int32)
-    rw = tf.cast(tf.random.uniform([n], 0.1, max_frac) * w, tf.int32)
-    y0 = tf.cast(tf.random.uniform([n]) * tf.cast(h - rh, tf.float32), tf.int32)
-    x0 = tf.cast(tf.random.uniform([n]) * tf.cast(w - rw, tf.float32), tf.int32)
+    rh = tf.cast(tf.random.stateless_uniform([n], s_rh, 0.1, max_frac) * h, tf.int32)
+    rw = tf.cast(tf.random.stateless_uniform([n], s_rw, 0.1, max_frac) * w, tf.int32)
+    y0 = tf.cast(tf.random.stateless_uniform([n], s_y0) * tf.cast(h - rh, tf.float32), tf.int32)
+    x0 = tf.cast(tf.random.stateless_uniform([n], s_x0) * tf.cast(w - rw, tf.float32), tf.int32)
     yy = tf.range(h)[None, :, None]
     xx = tf.range(w)[None, None, :]
     box = ((yy >= y0[:, None, None]) & (yy < (y0 + rh)[:, None, None])
            & (xx >= x0[:, None, None]) & (xx < (x0 + rw)[:, None, None]))
-    apply = tf.random.uniform([n]) < p
+    apply = tf.random.stateless_uniform([n], s_apply) < p
     mask = box & apply[:, None, None]
-    fill = tf.random.uniform(tf.shape(images), 0, 255)
+    fill = tf.cast(tf.random.stateless_uniform(tf.shape(images), s_fill, 0, 255), images.dtype)
     return tf.where(mask[..., None], fill, images)
 
 
@@ -112,5 +118,9 @@ def make_dataset(split: Split, targets: np.ndarray, batch: int, train: bool, see
         ds = ds.map(lambda x, t: (tf.clip_by_value(aug(x, training=True), 0, 255), t),
                     num_parallel_calls=tf.data.AUTOTUNE)
         if erase > 0:
-            ds = ds.map(lambda x, t: (random_erasing(x, seed, p=erase), t), num_parallel_calls=tf.data.AUTOTUNE)
+            # One seed per batch from a seeded stream that differs each epoch: reproducible, never repeated.
+            draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+            ds = tf.data.Dataset.zip(ds, draws).map(
+                lambda xt, r: (random_erasing(xt[0], tf.stack([tf.constant(seed, tf.int64), r]), p=erase), xt[1]),
+                num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
