@@ -274,6 +274,62 @@ def test_training_ends_by_recalibrating_and_a_finished_run_resumes_to_that_step(
     assert "recalibrated" in json.loads((run / "state.json").read_text())
 
 
+def _one_line_error(err: str, command: str) -> str:
+    """The single message line of a usage error on stderr (no traceback)."""
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"ferlite {command}: error: "), err
+    return lines[0]
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--epochs", "0", "--epochs 0: must be >= 1"),  # it used to train the default 40 epochs
+    ("--batch", "0", "--batch 0: must be >= 1"),
+    ("--lr", "0", "--lr 0.0: must be > 0"),
+    ("--label-smoothing", "1", "--label-smoothing 1.0: must be >= 0 and < 1"),
+    ("--erase", "1.5", "--erase 1.5: must be between 0 and 1"),
+    ("--temperature", "0", "--temperature 0.0: must be > 0"),
+    ("--patience", "0", "--patience 0: must be >= 1"),
+    ("--seed", "-1", "--seed -1: must be between 0 and 2**32 - 1"),
+])
+def test_bad_training_option_is_a_one_line_error(tmp_path, capsys, option, value, message):
+    project = tmp_path / "runs"
+    assert main(["train", str(FACES), option, value, "--project", str(project)]) == 2
+    assert _one_line_error(capsys.readouterr().err, "train").endswith(message)
+    assert not project.exists()  # refused before a run folder is made
+
+
+def test_unknown_arch_lists_the_known_architectures(tmp_path, capsys):
+    from ferlite.trainer.model import ARCHITECTURES
+
+    assert main(["train", str(FACES), "--arch", "nope", "--project", str(tmp_path / "runs")]) == 2
+    line = _one_line_error(capsys.readouterr().err, "train")
+    assert "--arch nope: unknown architecture; choose from " + ", ".join(ARCHITECTURES) in line
+
+
+def test_run_config_is_frozen_and_reads_back_from_config_json(trained, tmp_path, capsys):
+    import dataclasses
+    import shutil
+
+    from ferlite.errors import UsageError
+    from ferlite.trainer.config import TrainConfig
+
+    cfg = TrainConfig.from_json(trained / "config.json")
+    assert cfg.classes[0] == "angry" and isinstance(cfg.classes, tuple) and isinstance(cfg.teachers, tuple)
+    assert (cfg.arch, cfg.epochs, cfg.train_split, cfg.val_split) == ("tiny", 2, "train", "val")
+    (tmp_path / "config.json").write_text(json.dumps(dataclasses.asdict(cfg)))
+    assert TrainConfig.from_json(tmp_path / "config.json") == cfg
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.epochs = 3
+    with pytest.raises(UsageError, match=r"^dropout 1.0: must be >= 0 and < 1$"):
+        dataclasses.replace(cfg, dropout=1.0)
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    (run / "config.json").write_text(json.dumps({**json.loads((run / "config.json").read_text()), "epochs": 0}))
+    assert main(["train", "--resume", str(run)]) == 2
+    assert _one_line_error(capsys.readouterr().err, "train").endswith("--epochs 0: must be >= 1")
+
+
 def test_random_erasing_honours_its_seed():
     import tensorflow as tf
 

@@ -16,39 +16,12 @@ import csv
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ferlite.errors import UsageError, require
 from ferlite.runs import next_run_dir
-
-
-@dataclass
-class TrainConfig:
-    data: str
-    arch: str = "cnn48"
-    input_size: int = 48
-    epochs: int = 40
-    batch: int = 128
-    lr: float = 2e-3
-    warmup: int = 2
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.1
-    soft_labels: float = 0.0
-    teachers: list = field(default_factory=list)
-    distill: float = 0.0
-    temperature: float = 1.0
-    erase: float = 0.5
-    aug_strength: float = 1.0
-    dropout: float = 0.3
-    patience: int = 12
-    seed: int = 0
-    threads: int = 0
-    init: str = ""
-    recalibrate: bool = True
-    train_split: str = ""
-    val_split: str = ""
-    classes: list = field(default_factory=list)
+from ferlite.trainer.config import TrainConfig
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
@@ -107,15 +80,33 @@ def _callbacks(keras, run_dir: Path, cfg: TrainConfig, state: dict, steps: int):
     return [Checkpoint()]
 
 
-def train(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
-    """Train into ``run_dir``; returns the final state (best val accuracy and its epoch)."""
-    from ferlite.trainer.model import build_model, import_keras
+@dataclass(frozen=True)
+class TrainData:
+    """The loaded splits and their tf.data pipelines (training: shuffled, augmented, with its targets)."""
+
+    train: object  # data.Split
+    val: object  # data.Split
+    train_ds: object
+    val_ds: object
+
+
+def train(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> tuple[TrainConfig, dict]:
+    """Train into ``run_dir``; returns the config with its splits and classes resolved, and the final state
+    (best val accuracy and its epoch)."""
+    from ferlite.trainer.model import import_keras
 
     keras = import_keras()
-    import numpy as np
+    state = start(keras, cfg, run_dir, resume)
+    cfg, data = prepare_data(keras, cfg, state)
+    model = build_or_resume_model(keras, cfg, run_dir, state, resume)
+    fit(keras, model, cfg, data, run_dir, state)
+    finish(keras, cfg, data, run_dir, state)
+    return cfg, state
+
+
+def start(keras, cfg: TrainConfig, run_dir: Path, resume: bool) -> dict:
+    """Threads, the run's state (read back when resuming) and the random seed; returns the state."""
     import tensorflow as tf
-    from ferlite.trainer import dataset as ds_mod
-    from ferlite.trainer.data import class_names, default_split_names, load_split, make_dataset
 
     if cfg.threads:
         tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
@@ -124,63 +115,96 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
     if resume:
         state = json.loads((run_dir / "state.json").read_text())
     # A resumed run draws fresh shuffles and augmentations instead of replaying those of epoch 1 on.
-    seed = cfg.seed + state["epoch"]
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(cfg.seed + state["epoch"])
+    return state
+
+
+def prepare_data(keras, cfg: TrainConfig, state: dict) -> tuple[TrainConfig, TrainData]:
+    """Load the data set and build the pipelines. Returns the config with the splits and classes resolved
+    (a validation split is held out of the training one when the data set has none)."""
+    import numpy as np
+
+    from ferlite.trainer import dataset as ds_mod
+    from ferlite.trainer.data import class_names, default_split_names, load_split, make_dataset
+
     df = ds_mod.load(cfg.data)
     auto_train, auto_val = default_split_names(set(df["split"].dropna()))
-    cfg.train_split = cfg.train_split or auto_train
-    cfg.val_split = cfg.val_split or auto_val
+    cfg = replace(cfg, train_split=cfg.train_split or auto_train, val_split=cfg.val_split or auto_val)
     if cfg.val_split not in set(df["split"].dropna()):
         df = hold_out(df, cfg.train_split, cfg.val_split, cfg.seed)
-    cfg.classes = cfg.classes or class_names(df)
-    train_s = load_split(df, cfg.train_split, cfg.classes, cfg.input_size)
-    val_s = load_split(df, cfg.val_split, cfg.classes, cfg.input_size)
-    n = len(cfg.classes)
-    onehot = np.eye(n, dtype=np.float32)
-    t_train = onehot[train_s.y]
+    cfg = replace(cfg, classes=cfg.classes or tuple(class_names(df)))
+    train_s = load_split(df, cfg.train_split, list(cfg.classes), cfg.input_size)
+    val_s = load_split(df, cfg.val_split, list(cfg.classes), cfg.input_size)
+    onehot = np.eye(len(cfg.classes), dtype=np.float32)
+    t_train = training_targets(keras, cfg, state, train_s, onehot[train_s.y])
+    seed = cfg.seed + state["epoch"]
+    train_ds = make_dataset(train_s, t_train, cfg.batch, True, seed, cfg.erase, cfg.aug_strength)
+    val_ds = make_dataset(val_s, onehot[val_s.y], cfg.batch, False, seed)
+    return cfg, TrainData(train_s, val_s, train_ds, val_ds)
+
+
+def training_targets(keras, cfg: TrainConfig, state: dict, train_s, onehot):
+    """The training targets: the one-hot labels, blended with the FER+ vote distribution (--soft-labels) and
+    the teachers' probabilities (--teacher, --distill; not computed again for a finished run)."""
+    targets = onehot
     if cfg.soft_labels > 0 and train_s.soft is not None:
-        t_train = (1 - cfg.soft_labels) * t_train + cfg.soft_labels * train_s.soft
+        targets = (1 - cfg.soft_labels) * targets + cfg.soft_labels * train_s.soft
     if cfg.teachers and cfg.distill > 0 and not finished(cfg, state):
         from ferlite.trainer.distill import teacher_targets
 
-        teach = teacher_targets(keras, cfg.teachers, train_s.x, cfg.classes, cfg.temperature)
+        teach = teacher_targets(keras, list(cfg.teachers), train_s.x, list(cfg.classes), cfg.temperature)
         agree = float((teach.argmax(1) == train_s.y).mean())
         print(f"distilling {len(cfg.teachers)} teacher(s): they agree with {agree:.1%} of the training labels")
-        t_train = (1 - cfg.distill) * t_train + cfg.distill * teach
-    train_ds = make_dataset(train_s, t_train, cfg.batch, True, seed, cfg.erase, cfg.aug_strength)
-    val_ds = make_dataset(val_s, onehot[val_s.y], cfg.batch, False, seed)
+        targets = (1 - cfg.distill) * targets + cfg.distill * teach
+    return targets
+
+
+def build_or_resume_model(keras, cfg: TrainConfig, run_dir: Path, state: dict, resume: bool):
+    """The run's last.keras when resuming; else a new compiled model (from --init's weights when given), after
+    writing the resolved config.json."""
+    from ferlite.trainer.model import build_model
 
     if resume:
         model = keras.models.load_model(run_dir / "last.keras")
         print(f"resuming {run_dir} after epoch {state['epoch']} (best {state['best']:.4f})")
-    else:
-        (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
-        model = build_model(n, cfg.input_size, cfg.arch, cfg.dropout)
-        if cfg.init:
-            _load_init_weights(keras, model, cfg.init)
-        model.compile(
-            optimizer=keras.optimizers.AdamW(cfg.lr, weight_decay=cfg.weight_decay),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-            metrics=["accuracy"],
-        )
-    print(f"{model.name}: {model.count_params():,} parameters; train {len(train_s.y)} ({cfg.train_split}), "
-          f"val {len(val_s.y)} ({cfg.val_split}); classes {', '.join(cfg.classes)}; run folder {run_dir}")
+        return model
+    (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    model = build_model(len(cfg.classes), cfg.input_size, cfg.arch, cfg.dropout)
+    if cfg.init:
+        _load_init_weights(keras, model, cfg.init)
+    model.compile(
+        optimizer=keras.optimizers.AdamW(cfg.lr, weight_decay=cfg.weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def fit(keras, model, cfg: TrainConfig, data: TrainData, run_dir: Path, state: dict) -> None:
+    """Train the epochs still to do (none for a finished run), checkpointing each into ``run_dir``."""
+    print(f"{model.name}: {model.count_params():,} parameters; train {len(data.train.y)} ({cfg.train_split}), "
+          f"val {len(data.val.y)} ({cfg.val_split}); classes {', '.join(cfg.classes)}; run folder {run_dir}")
     if finished(cfg, state):
         print(f"training finished after epoch {state['epoch']}")
-    else:
-        steps = math.ceil(len(train_s.y) / cfg.batch)
-        state.pop("recalibrated", None)
-        model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=state["epoch"],
-                  callbacks=_callbacks(keras, run_dir, cfg, state, steps), verbose=0)
+        return
+    steps = math.ceil(len(data.train.y) / cfg.batch)
+    state.pop("recalibrated", None)
+    model.fit(data.train_ds, validation_data=data.val_ds, epochs=cfg.epochs, initial_epoch=state["epoch"],
+              callbacks=_callbacks(keras, run_dir, cfg, state, steps), verbose=0)
+
+
+def finish(keras, cfg: TrainConfig, data: TrainData, run_dir: Path, state: dict) -> None:
+    """After training: re-estimate the batch-norm statistics (once per run; kept when not worse), then the
+    curves and the best model's figures and confusion matrix on the validation split."""
     if cfg.recalibrate and "recalibrated" not in state:
         from ferlite.trainer.recalibrate import recalibrate_run
 
-        state["recalibrated"] = recalibrate_run(keras, run_dir, state, train_s.x, val_s.x, val_s.y, cfg.seed)
+        state["recalibrated"] = recalibrate_run(keras, run_dir, state, data.train.x, data.val.x, data.val.y,
+                                                cfg.seed)
         if state["recalibrated"]["kept"]:
             state.update(best=state["recalibrated"]["after"], best_epoch=state["recalibrated"]["epoch"])
         (run_dir / "state.json").write_text(json.dumps(state, indent=1))
-    _final_report(keras, run_dir, cfg, val_s)
-    return state
+    _final_report(keras, run_dir, cfg, data.val)
 
 
 def finished(cfg: TrainConfig, state: dict) -> bool:
@@ -291,37 +315,47 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="continue an interrupted run (a finished one: only the steps after training)")
 
 
-def run(args: argparse.Namespace) -> int:
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig of a new run; fine-tuning (--init) changes the defaults of --epochs, --batch and --lr.
+    A value given is used as given (``--epochs 0`` is an error, not the default)."""
     from ferlite.trainer.distill import teacher_path
     from ferlite.trainer.model import saved_arch
 
+    if not args.data:
+        raise UsageError("give a data set to train on (or --resume RUN_DIR)")
+    finetune = bool(args.init)
+    teachers = getattr(args, "teacher", [])
+    arch = args.arch or (saved_arch(init_path(args.init)) if finetune else None) or TrainConfig.arch
+
+    def given(value, finetune_default, default):
+        return value if value is not None else (finetune_default if finetune else default)
+
+    return TrainConfig(
+        data=args.data, arch=arch, batch=given(args.batch, 32, TrainConfig.batch),
+        epochs=given(args.epochs, 15, TrainConfig.epochs), lr=given(args.lr, 3e-4, TrainConfig.lr),
+        warmup=0 if finetune else TrainConfig.warmup,
+        label_smoothing=args.label_smoothing, soft_labels=args.soft_labels,
+        teachers=tuple(str(teacher_path(t)) for t in teachers), distill=args.distill if teachers else 0.0,
+        temperature=args.temperature, erase=args.erase,
+        aug_strength=args.aug_strength, patience=args.patience, seed=args.seed, threads=args.threads,
+        init=args.init, recalibrate=args.recalibrate, train_split=args.train_split, val_split=args.val_split,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
     require("tensorflow", "train", "train")
     require("pandas", "train", "train")
     if args.resume:
         cfg_path = args.resume / "config.json"
         if not (cfg_path.exists() and (args.resume / "last.keras").exists()):
             raise UsageError(f"{args.resume}: not a resumable run (needs config.json and last.keras)")
-        cfg = TrainConfig(**json.loads(cfg_path.read_text()))
+        cfg = TrainConfig.from_json(cfg_path)
         run_dir = args.resume
     else:
-        if not args.data:
-            raise UsageError("give a data set to train on (or --resume RUN_DIR)")
-        finetune = bool(args.init)
-        teachers = getattr(args, "teacher", [])
-        arch = args.arch or (saved_arch(init_path(args.init)) if finetune else None) or TrainConfig.arch
-        cfg = TrainConfig(
-            data=args.data, arch=arch, batch=args.batch or (32 if finetune else TrainConfig.batch),
-            epochs=args.epochs or (15 if finetune else TrainConfig.epochs),
-            lr=args.lr or (3e-4 if finetune else TrainConfig.lr), warmup=0 if finetune else TrainConfig.warmup,
-            label_smoothing=args.label_smoothing, soft_labels=args.soft_labels,
-            teachers=[str(teacher_path(t)) for t in teachers], distill=args.distill if teachers else 0.0,
-            temperature=args.temperature, erase=args.erase,
-            aug_strength=args.aug_strength, patience=args.patience, seed=args.seed, threads=args.threads,
-            init=args.init, recalibrate=args.recalibrate, train_split=args.train_split, val_split=args.val_split,
-        )
+        cfg = config_from_args(args)
         run_dir = next_run_dir(args.project, args.name)
     t0 = time.time()
-    state = train(cfg, run_dir, resume=bool(args.resume))
+    cfg, state = train(cfg, run_dir, resume=bool(args.resume))
     print(f"done in {(time.time() - t0) / 60:.1f} min: best {cfg.val_split} accuracy {state['best']:.4f} "
           f"at epoch {state['best_epoch']}; models in {run_dir}")
     return 0
