@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ferlite.errors import FerliteError, UsageError, require
@@ -105,63 +105,120 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "five times the views (with --mirror, 10 per face in one invoke); 0 (default) turns it off")
 
 
-def run(args: argparse.Namespace) -> int:
-    require("tensorflow", "train", "convert")
-    from ferlite.converters.tflite import EXPORTERS, Int8Config
-    from ferlite.edge.classification.modelinfo import ModelInfo
-    from ferlite.trainer import dataset
-    from ferlite.trainer.data import default_split_names, load_split
-    from ferlite.trainer.evaluate import EvalData, evaluate, metrics, model_labels
-    from ferlite.trainer.model import import_keras
+@dataclass(frozen=True)
+class Source:
+    """The Keras model being converted, and what its sidecars will say about it."""
 
-    from ferlite.tables import format_table
+    path: Path
+    model: object
+    labels: tuple[str, ...]
+    size: int
+    arch: str
 
+
+def check_options(args: argparse.Namespace) -> None:
     if args.shift < 0 or args.shift > 8:
         raise UsageError(f"--shift {args.shift}: use 0 (off) to 8 pixels")
     if not 100 <= args.samples <= 500:
         raise UsageError(f"--samples {args.samples}: use 100 to 500 calibration faces")
-    keras_path = resolve_keras(args.model)
+
+
+def load_model(keras, path: Path) -> Source:
+    """The .keras model (or a run folder's best.keras) and its labels (found before TensorFlow loads it)."""
+    from ferlite.trainer.evaluate import model_labels
+
+    keras_path = resolve_keras(path)
     labels = model_labels(keras_path)
-    keras = import_keras()
     model = keras.models.load_model(keras_path)
-    size = int(model.input_shape[1])
+    arch = model.name.removeprefix("ferlite_").replace("_", "-")
+    return Source(keras_path, model, tuple(labels), int(model.input_shape[1]), arch)
+
+
+def load_data(args: argparse.Namespace, src: Source):
+    """The data set, the calibration split's name and the parity-check faces (named machine-independently)."""
+    from ferlite.trainer import dataset
+    from ferlite.trainer.data import default_split_names, load_split
+    from ferlite.trainer.evaluate import EvalData
+
     df = dataset.load(args.data)
     train_split, val_split = default_split_names(set(df["split"].dropna()))
-    calib = load_split(df, args.calib_split or train_split, list(labels), size, progress=False)
-    val = load_split(df, args.val_split or val_split, list(labels), size, progress=False)
-    val_data = EvalData(val.x, [labels[i] for i in val.y], f"{args.data}:{args.val_split or val_split}")
-    arch = model.name.removeprefix("ferlite_").replace("_", "-")
-    stem = args.name or f"ferlite_{arch.replace('-', '_')}"
-    graph, output, views = deploy_graph(keras, model, args.mirror, args.shift)
+    val_split = args.val_split or val_split
+    val = load_split(df, val_split, list(src.labels), src.size, progress=False)
+    val_data = EvalData(val.x, [src.labels[i] for i in val.y], f"{args.data}:{val_split}")
+    return df, args.calib_split or train_split, val_data
+
+
+def calibration(args: argparse.Namespace, df, split: str, src: Source):
+    """The int8 representative set: --samples faces of the calibration split; a one-line error naming the option
+    when the split has too few."""
+    from ferlite.converters.tflite import Int8Config
+    from ferlite.trainer.data import load_split
+
+    if not (df["split"] == split).any():
+        raise UsageError(f"--calib-split {split}: the data set has no faces in this split "
+                         f"(splits: {', '.join(sorted(set(df['split'].dropna())))})")
+    faces = load_split(df, split, list(src.labels), src.size, progress=False).x
+    if len(faces) < args.samples:
+        raise UsageError(f"--samples {args.samples}: the {split!r} split has only {len(faces)} faces with the "
+                         "model's labels to calibrate int8 with (give fewer, at least 100, or another --calib-split)")
+    return Int8Config.for_full_integer(faces, args.samples)
+
+
+def export(graph, precision: str, out: Path, info, int8_config, val_data) -> dict:
+    """Convert the graph at one precision, write its sidecar and evaluate it on the parity-check faces."""
+    from ferlite.converters.tflite import EXPORTERS
+    from ferlite.trainer.evaluate import evaluate
+
+    EXPORTERS[precision](graph, out, *([int8_config] if precision == "int8" else []))
+    info.write(out)
+    return evaluate(out, val_data)  # reads the sidecar just written; it is rewritten with the figures by the caller
+
+
+def write_shipped_keras(keras, src: Source, out: Path, reference: dict, data_name: str, views: int) -> Path:
+    """The .keras file that ships (no optimizer state) and its sidecar with the float figures."""
+    from ferlite.edge.classification.modelinfo import ModelInfo
+
+    _save_slim(keras, src.model, out)
+    ModelInfo(labels=src.labels, input_size=src.size, arch=src.arch, precision="float32",
+              metrics={"data": data_name, "accuracy": round(reference["accuracy"], 4),
+                       "macro_f1": round(reference["macro_f1"], 4), "views": views}).write(out)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    require("tensorflow", "train", "convert")
+    from ferlite.edge.classification.modelinfo import ModelInfo
+    from ferlite.tables import format_table
+    from ferlite.trainer.evaluate import metrics
+    from ferlite.trainer.model import import_keras
+
+    check_options(args)
+    keras = import_keras()
+    src = load_model(keras, args.model)
+    df, calib_split, val_data = load_data(args, src)
+    stem = args.name or f"ferlite_{src.arch.replace('-', '_')}"
+    graph, output, views = deploy_graph(keras, src.model, args.mirror, args.shift)
+    int8_config = calibration(args, df, calib_split, src) if "int8" in args.precision else None
 
     # The float reference is the graph that gets converted, views and all, so the drop measures quantization alone.
-    reference = metrics(val_data.labels, graph_scores(graph, views, val.x.astype("float32")), labels)
+    reference = metrics(val_data.labels, graph_scores(graph, views, val_data.x.astype("float32")), src.labels)
     rows = [[f"keras float32, {views} view{'s' if views > 1 else ''}", f"{reference['accuracy']:.4f}",
-             f"{reference['macro_f1']:.3f}", keras_path.stat().st_size, ""]]
+             f"{reference['macro_f1']:.3f}", src.path.stat().st_size, ""]]
     failures = []
     for precision in args.precision:
         out = args.out / f"{stem}_{precision}.tflite"
-        if precision == "int8":
-            EXPORTERS[precision](graph, out, Int8Config.for_full_integer(calib.x, args.samples))
-        else:
-            EXPORTERS[precision](graph, out)
-        info = ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision=precision, output=output,
+        info = ModelInfo(labels=src.labels, input_size=src.size, arch=src.arch, precision=precision, output=output,
                          views=views)
-        info.write(out)
-        result = evaluate(out, val_data)  # reads the sidecar just written; it is rewritten with the figures below
-        drop = 100 * (reference["accuracy"] - result["accuracy"])
+        result = export(graph, precision, out, info, int8_config, val_data)
         replace(info, metrics={"data": val_data.name, "accuracy": round(result["accuracy"], 4),
                                "macro_f1": round(result["macro_f1"], 4),
                                "keras_accuracy": round(reference["accuracy"], 4)}).write(out)
+        drop = 100 * (reference["accuracy"] - result["accuracy"])
         rows.append([f"tflite {precision}", f"{result['accuracy']:.4f}", f"{result['macro_f1']:.3f}",
                      out.stat().st_size, f"{drop:+.2f}"])
-        if precision == "int8" and drop > args.max_drop:
+        if precision == "int8" and drop > args.max_drop:  # the parity check
             failures.append(f"int8 loses {drop:.2f} points of accuracy (limit {args.max_drop})")
-    slim = args.out / f"{stem}.keras"
-    _save_slim(keras, model, slim)
-    ModelInfo(labels=tuple(labels), input_size=size, arch=arch, precision="float32",
-              metrics={"data": val_data.name, "accuracy": round(reference["accuracy"], 4),
-                       "macro_f1": round(reference["macro_f1"], 4), "views": views}).write(slim)
+    slim = write_shipped_keras(keras, src, args.out / f"{stem}.keras", reference, val_data.name, views)
     rows.append(["keras (shipped, no optimizer)", "", "", slim.stat().st_size, ""])
     print(format_table(["model", "accuracy", "macro-F1", "bytes", "drop (points)"], rows))
     (args.out / f"{stem}_conversion.json").write_text(json.dumps({"rows": rows, "data": val_data.name}, indent=1))

@@ -393,3 +393,15 @@ def test_train_and_evaluate_ignore_skipped_rows(faces_output, trained, tmp_path)
     out = tmp_path / "eval.json"
     assert main(["evaluate", "--model", str(trained), "--data", str(faces_output), "--json", str(out)]) == 0
     assert json.loads(out.read_text())["n"] == 36
+
+
+def test_too_small_calibration_set_is_a_one_line_error(trained, faces_output, tmp_path, capsys):
+    # The training split holds 108 faces (and a skipped row, which is no face).
+    assert main(["convert", str(trained), "--data", str(faces_output), "--samples", "200",
+                 "--out", str(tmp_path)]) == 2
+    line = _one_line_error(capsys.readouterr().err, "convert")
+    assert "--samples 200: the 'train' split has only 108 faces" in line
+    assert main(["convert", str(trained), "--data", str(FACES), "--calib-split", "test", "--out", str(tmp_path)]) == 2
+    line = _one_line_error(capsys.readouterr().err, "convert")
+    assert "--calib-split test: the data set has no faces in this split (splits: train, val)" in line
+    assert not list(tmp_path.glob("*.tflite"))
