@@ -144,7 +144,7 @@ def load_data(args: argparse.Namespace, src: Source):
     train_split, val_split = default_split_names(set(df["split"].dropna()))
     val_split = args.val_split or val_split
     val = load_split(df, val_split, list(src.labels), src.size, progress=False)
-    val_data = EvalData(val.x, [src.labels[i] for i in val.y], f"{args.data}:{val_split}")
+    val_data = EvalData(val.x, [src.labels[i] for i in val.y], dataset.describe(args.data, val_split))
     return df, args.calib_split or train_split, val_data
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import cv2
 import numpy as np
@@ -86,3 +86,29 @@ def test_bundled_model_scores_what_its_sidecar_says(shared_data, name):
     result = evaluate(path, data)
     assert result["n"] == 3589
     assert result["accuracy"] == pytest.approx(stated["accuracy"], abs=ACCURACY_TOL)
+
+
+def _strings(value):
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def test_bundled_sidecars_name_no_absolute_path():
+    """Sidecars ship with the package: their data is a data set's name and split, not the build machine's path."""
+    sidecars = sorted(classifier_model().parent.glob("*.json"))
+    assert {classifier_model(name).with_suffix(".json") for name in CLASSIFIERS} <= set(sidecars)
+    for path in sidecars:
+        info = json.loads(path.read_text())
+        for text in _strings(info):
+            assert not (PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute()), (path.name, text)
+        data = info.get("metrics", {}).get("data", "")
+        assert "/" not in data and "\\" not in data, (path.name, data)
+    assert json.loads(classifier_model().with_suffix(".json").read_text())["metrics"]["data"] == "fer2013:PublicTest"

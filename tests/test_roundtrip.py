@@ -405,3 +405,15 @@ def test_too_small_calibration_set_is_a_one_line_error(trained, faces_output, tm
     line = _one_line_error(capsys.readouterr().err, "convert")
     assert "--calib-split test: the data set has no faces in this split (splits: train, val)" in line
     assert not list(tmp_path.glob("*.tflite"))
+
+
+def test_sidecars_and_metrics_name_the_data_set_not_a_path(trained, converted, tmp_path):
+    """Sidecars ship to devices: they name the data set's folder and split, never the build machine's path."""
+    for model in ("ferlite_tiny_int8.tflite", "ferlite_tiny_float16.tflite", "ferlite_tiny.keras"):
+        assert ModelInfo.for_model(converted / model).metrics["data"] == "faces:val"
+    assert json.loads((converted / "ferlite_tiny_conversion.json").read_text())["data"] == "faces:val"
+    assert json.loads((trained / "results.json").read_text())["data"] == "faces:val"
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", "--model", str(converted / "ferlite_tiny_int8.tflite"), "--data",
+                 str(FACES / "manifest.csv"), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["data"] == "faces:val"

@@ -80,6 +80,13 @@ def load(path: str | Path):
     return df
 
 
+def describe(path: str | Path, split: str) -> str:
+    """A split of a data set named the same on every machine: the data-set folder's name and the split
+    (``fer2013:PublicTest``), never the path it has here. Used in sidecars and metrics files."""
+    root, _ = resolve(path)
+    return f"{root.resolve().name}:{split}"
+
+
 def write_rows(root: str | Path, rows: Iterable[dict], extra: Iterable[str] = ()) -> Path:
     """Write (replace) the manifest of ``root`` atomically."""
     root = Path(root)

@@ -31,6 +31,7 @@ class EvalData:
 def load_fer_csv(path: Path, usage: str) -> EvalData:
     import numpy as np
     import pandas as pd
+
     from ferlite.trainer.labels import FER2013_LABELS
 
     try:
@@ -52,7 +53,7 @@ def load_dataset_split(path: str, split: str | None, size: int) -> EvalData:
     split = split or default_split_names(set(df["split"].dropna()))[1]
     classes = sorted(set(df["label"].dropna()))
     s = load_split(df, split, classes, size, progress=False)
-    return EvalData(s.x, [classes[i] for i in s.y], f"{path}:{split}")
+    return EvalData(s.x, [classes[i] for i in s.y], dataset.describe(path, split))
 
 
 def model_labels(model_path: Path) -> tuple[str, ...]:

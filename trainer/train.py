@@ -215,6 +215,7 @@ def finished(cfg: TrainConfig, state: dict) -> bool:
 
 def _final_report(keras, run_dir: Path, cfg: TrainConfig, val_s) -> None:
     """Curves, and the best model's figures and confusion matrix on the validation split."""
+    from ferlite.trainer.dataset import describe
     from ferlite.trainer.evaluate import metrics
     from ferlite.trainer.report import summary_table, write_confusion, write_curves
 
@@ -222,7 +223,7 @@ def _final_report(keras, run_dir: Path, cfg: TrainConfig, val_s) -> None:
     best = keras.models.load_model(run_dir / "best.keras")
     probs = best.predict(val_s.x.astype("float32"), batch_size=256, verbose=0)
     result = metrics([cfg.classes[i] for i in val_s.y], probs, tuple(cfg.classes))
-    result.update(model=str(run_dir / "best.keras"), data=f"{cfg.data}:{cfg.val_split}")
+    result.update(model=str(run_dir / "best.keras"), data=describe(cfg.data, cfg.val_split))
     (run_dir / "results.json").write_text(json.dumps(result, indent=1))
     write_confusion(result, run_dir, f"best.keras on {cfg.val_split}")
     print(summary_table(result))
