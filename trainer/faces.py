@@ -17,9 +17,8 @@ from pathlib import Path
 
 from ferlite.edge.detection.align import DEFAULT_MARGIN
 from ferlite.edge.sources.imageio import DEFAULT_MAX_PIXELS
-from ferlite.trainer import dataset
-
 from ferlite.errors import ImageReadError, UsageError
+from ferlite.trainer import dataset
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +66,7 @@ def pick_faces(faces, keep: str, min_face: int, similar: float):
 def process(root: Path, row: dict, out: Path, detector, opts: argparse.Namespace) -> list[dict]:
     """Detect, align and save the faces of one input row; returns its output manifest rows."""
     import cv2
+
     from ferlite.edge.detection.align import align_crop, eye_angle
     from ferlite.edge.sources.imageio import read_image
 
@@ -99,7 +99,7 @@ def process(root: Path, row: dict, out: Path, detector, opts: argparse.Namespace
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="data-set folder or manifest.csv, a folder of images, or a quoted glob")
     p.add_argument("--out", "-o", type=Path, required=True, help="output data-set folder for the crops")
-    from ferlite.edge.detection.detectors import DETECTORS
+    from ferlite.edge.detection.registry import DETECTORS
 
     p.add_argument("--detector", default="yunet", help=f"face detector: {', '.join(DETECTORS)}")
     p.add_argument("--score", type=float, default=None,
@@ -117,9 +117,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ferlite.edge.detection.detectors import create_detector
     from tqdm import tqdm
 
+    from ferlite.edge.detection.registry import create_detector
     from ferlite.tables import format_table
 
     options = {} if args.score is None else {"score_threshold": args.score}
