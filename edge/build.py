@@ -57,8 +57,8 @@ def make_tracker(config: Config, labels, kind: str):
 
     t = config.tracking
     if kind == "images":
-        return Tracker(labels, window=1, threshold=t.threshold, max_age=0.0)
-    return Tracker(labels, window=t.window, threshold=t.threshold, max_age=t.max_age)
+        return Tracker(labels, window=1, threshold=t.threshold, max_age=0.0, hold=0.0, margin=0.0)
+    return Tracker(labels, window=t.window, threshold=t.threshold, max_age=t.max_age, hold=t.hold, margin=t.margin)
 
 
 class PipelineParts:

@@ -175,6 +175,10 @@ class TrackingConfig(_Section):
     window: int = _field(5, "frames of probability smoothing per track (1 = none)", _range(1, 1000))
     threshold: float = _field(0.45, "smoothed top probability under which a face is 'uncertain'", _range(0, 1))
     max_age: float = _field(1.0, "seconds a lost track is kept", _range(0, 3600))
+    hold: float = _field(0.3, "seconds a new label must last before a track reports it (0 = at once)",
+                         _range(0, 60))
+    margin: float = _field(0.05, "a track keeps the label it shows while that label's probability is within "
+                           "this of the threshold and of the top one (0 = none)", _range(0, 1))
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,13 @@
 Each frame's detections (box, probabilities, detector score) are matched to the live tracks by
 greedy IoU, highest overlap first. A detection that matches no track starts a new one (ids count up
 from 1 and are never reused); a track not seen for more than ``max_age`` seconds of the source's
-clock expires. A track's label is the argmax of the mean of its last ``window`` probability vectors,
-or :data:`~edge.results.UNCERTAIN` when that mean's top probability is under ``threshold``::
+clock expires. A track's candidate label is the argmax of the mean of its last ``window`` probability
+vectors, or :data:`~edge.results.UNCERTAIN` when that mean's top probability is under ``threshold``.
+
+Hysteresis keeps the reported label from flickering between two close candidates: a label the track already
+shows is kept while its smoothed probability stays within ``margin`` of the threshold and of the top one, and
+a different candidate replaces it only once it has been the candidate for ``hold`` seconds of the source's
+clock (a new track shows its first candidate at once)::
 
     tracker = Tracker(labels, window=3)
     faces = tracker.update(frame.timestamp, [Detection(box, probs, score), ...])
@@ -31,6 +36,9 @@ class _Track:
     box: Box
     last_seen: float
     history: deque[tuple[float, ...]] = field(default_factory=deque)
+    shown: str = ""  # the label reported now ("" before the first frame)
+    pending: str = ""  # a different candidate waiting out ``hold``, and since when
+    pending_since: float = 0.0
 
 
 def iou(a: Box, b: Box) -> float:
@@ -76,13 +84,21 @@ class Tracker:
     :param max_age: seconds (source clock) a track survives unseen; longer and it expires.
     :param window: number of recent probability vectors averaged per track; 1 turns smoothing off.
     :param threshold: smoothed top-1 probability under which the label is ``"uncertain"``.
+    :param hold: seconds (source clock) a new candidate label must last before the track reports it; 0 = at once.
+    :param margin: the label a track shows is kept while its smoothed probability is at least
+        ``threshold - margin`` and within ``margin`` of the top one; 0 = no probability hysteresis.
     """
 
     def __init__(self, labels: Sequence[str], *, iou_threshold: float = 0.3, max_age: float = TrackingConfig.max_age,
-                 window: int = TrackingConfig.window, threshold: float = TrackingConfig.threshold):
+                 window: int = TrackingConfig.window, threshold: float = TrackingConfig.threshold,
+                 hold: float = TrackingConfig.hold, margin: float = TrackingConfig.margin):
         self.labels = _check_labels(labels)
         self.iou_threshold = _check_fraction("iou_threshold", iou_threshold, low_open=True)
         self.threshold = _check_fraction("threshold", threshold, low_open=False)
+        self.margin = _check_fraction("margin", margin, low_open=False)
+        if isinstance(hold, bool) or not isinstance(hold, (int, float)) or not 0 <= hold < float("inf"):
+            raise ValueError(f"hold must be a finite number of seconds >= 0, got {hold!r}")
+        self.hold = float(hold)
         if isinstance(max_age, bool) or not isinstance(max_age, (int, float)) or not max_age >= 0 \
                 or not math.isfinite(max_age):
             raise ValueError(f"max_age must be a finite number of seconds >= 0, got {max_age!r}")
@@ -124,7 +140,7 @@ class Tracker:
             track.box = det.box
             track.last_seen = timestamp
             track.history.append(det.probs)
-            results.append(self._result(track, det))
+            results.append(self._result(track, det, timestamp))
         return tuple(results)
 
     def _expire(self, now: float) -> None:
@@ -154,11 +170,31 @@ class Tracker:
         self._next_id += 1
         return track
 
-    def _result(self, track: _Track, det: Detection) -> FaceResult:
+    def _candidate(self, track: _Track, smoothed: tuple[float, ...]) -> str:
+        """This frame's label before the time hold: the smoothed top label (or uncertain), except that the
+        label shown is kept while it stays within ``margin`` of the threshold and of the top probability."""
+        top = _argmax(smoothed)
+        candidate = self.labels[top] if smoothed[top] >= self.threshold else UNCERTAIN
+        if track.shown and track.shown != UNCERTAIN and candidate != track.shown:
+            p_shown = smoothed[self.labels.index(track.shown)]
+            if p_shown >= self.threshold - self.margin and p_shown >= smoothed[top] - self.margin:
+                return track.shown
+        return candidate
+
+    def _decide(self, track: _Track, candidate: str, timestamp: float) -> str:
+        """The label to report: a candidate other than the one shown takes over after ``hold`` seconds."""
+        if not track.shown or candidate == track.shown:
+            track.shown, track.pending = candidate, ""
+        elif candidate != track.pending:
+            track.pending, track.pending_since = candidate, timestamp
+        if track.pending and timestamp - track.pending_since >= self.hold:
+            track.shown, track.pending = track.pending, ""
+        return track.shown
+
+    def _result(self, track: _Track, det: Detection, timestamp: float) -> FaceResult:
         n = len(track.history)
         smoothed = tuple(sum(column) / n for column in zip(*track.history))
-        top = _argmax(smoothed)
-        confidence = smoothed[top]
-        label = self.labels[top] if confidence >= self.threshold else UNCERTAIN
+        label = self._decide(track, self._candidate(track, smoothed), timestamp)
+        confidence = smoothed[_argmax(smoothed)] if label == UNCERTAIN else smoothed[self.labels.index(label)]
         return FaceResult(track_id=track.track_id, box=det.box, label=label, confidence=confidence,
                           probs=smoothed, raw_label=self.labels[_argmax(det.probs)], det_score=det.det_score)

@@ -83,7 +83,7 @@ def test_smoothing_reduces_label_flicker():
     noisy = [(0.7, 0.3, 0.0) if i % 3 else (0.35, 0.65, 0.0) for i in range(60)]
 
     def run(window: int) -> list[FaceResult]:
-        tracker = Tracker(LABELS, window=window, threshold=0.0)
+        tracker = Tracker(LABELS, window=window, threshold=0.0, hold=0.0, margin=0.0)
         return [tracker.update(i / FPS, [det(100, 100, p)])[0] for i, p in enumerate(noisy)]
 
     raw, smooth = run(1), run(5)
@@ -99,7 +99,7 @@ def test_smoothing_reduces_label_flicker():
 
 
 def test_window_one_is_no_smoothing():
-    tracker = Tracker(LABELS, window=1)
+    tracker = Tracker(LABELS, window=1, hold=0.0, margin=0.0)
     tracker.update(0.0, [det(0, 0, HAPPY)])
     face = tracker.update(0.2, [det(0, 0, SAD, score=0.7)])[0]
     assert face.probs == pytest.approx(SAD)
@@ -107,7 +107,7 @@ def test_window_one_is_no_smoothing():
 
 
 def test_uncertain_below_threshold():
-    tracker = Tracker(LABELS, threshold=0.45, window=1)
+    tracker = Tracker(LABELS, threshold=0.45, window=1, hold=0.0, margin=0.0)
     face = tracker.update(0.0, [det(0, 0, (0.40, 0.35, 0.25))])[0]
     assert face.label == UNCERTAIN
     assert face.raw_label == "happy"
@@ -116,13 +116,63 @@ def test_uncertain_below_threshold():
 
 
 def test_smoothing_can_make_a_track_uncertain():
-    tracker = Tracker(LABELS, threshold=0.45, window=2)
+    tracker = Tracker(LABELS, threshold=0.45, window=2, hold=0.0, margin=0.0)
     assert tracker.update(0.0, [det(0, 0, HAPPY)])[0].label == "happy"
     face = tracker.update(0.2, [det(0, 0, (0.0, 0.6, 0.4))])[0]  # confident frames, but the mean's top is 0.4
     assert (face.label, face.raw_label) == (UNCERTAIN, "sad")
     assert face.probs == pytest.approx((0.4, 0.35, 0.25))
     face = tracker.update(0.4, [det(0, 0, (0.0, 0.6, 0.4))])[0]
     assert face.label == "sad"
+
+
+def near_threshold(i: int) -> tuple[float, float, float]:
+    """A sad face whose top probability hovers around 0.45: 0.47, 0.44, 0.46, 0.43, ... (the sample clip's
+    camera man does this)."""
+    p = (0.47, 0.44, 0.46, 0.43)[i % 4]
+    return ((1 - p) / 2, p, (1 - p) / 2)
+
+
+def test_hysteresis_stops_flicker_at_the_threshold():
+    frames = [(i / 30, near_threshold(i)) for i in range(90)]  # 3 s at 30 frames/s
+
+    def labels(**kwargs) -> list[str]:
+        tracker = Tracker(LABELS, window=1, threshold=0.45, **kwargs)
+        return [tracker.update(t, [det(0, 0, p)])[0].label for t, p in frames]
+
+    plain = labels(hold=0.0, margin=0.0)
+    assert plain[:4] == ["sad", UNCERTAIN, "sad", UNCERTAIN]
+    assert sum(a != b for a, b in zip(plain, plain[1:])) == 89
+    assert set(labels(hold=0.0, margin=0.05)) == {"sad"}  # 0.43 is within the margin of the threshold
+    held = labels(hold=0.3, margin=0.0)  # no candidate lasts 0.3 s: the first label stays
+    assert set(held) == {"sad"}
+
+
+def test_a_real_change_appears_after_the_hold():
+    tracker = Tracker(LABELS, window=1, hold=0.3, margin=0.05)
+    seen = [(i / 30, tracker.update(i / 30, [det(0, 0, HAPPY if i < 30 else SAD)])[0]) for i in range(60)]
+    first_sad = next(t for t, f in seen if f.label == "sad")
+    assert first_sad == pytest.approx(1.0 + 0.3)  # sad from 1.0 s, reported once it lasted 0.3 s
+    held = [f for t, f in seen if 1.0 <= t < first_sad]
+    assert held and all(f.label == "happy" and f.raw_label == "sad" for f in held)
+    assert all(f.confidence == pytest.approx(0.1) for f in held)  # the confidence of the label shown
+
+
+def test_a_brief_change_is_not_reported_and_uncertain_keeps_the_best_guess():
+    tracker = Tracker(LABELS, window=1, hold=0.3, margin=0.05)
+    probs = [HAPPY] * 10 + [(0.3, 0.4, 0.3)] * 5 + [HAPPY] * 5 + [(0.3, 0.4, 0.3)] * 15
+    faces = [tracker.update(i / 30, [det(0, 0, p)])[0] for i, p in enumerate(probs)]
+    assert [f.label for f in faces[:20]] == ["happy"] * 20  # 5 frames (0.17 s) of doubt: not reported
+    assert faces[-1].label == UNCERTAIN  # 15 frames (0.5 s) of doubt: reported after 0.3 s
+    assert faces[-1].confidence == pytest.approx(0.4) and faces[-1].raw_label == "sad"
+    assert max(zip(faces[-1].probs, LABELS))[1] == "sad"  # the best guess is kept beside "uncertain"
+
+
+def test_tracks_hold_their_own_labels():
+    tracker = Tracker(LABELS, window=1, hold=0.3)
+    for i in range(20):
+        a, b = tracker.update(i / 30, [det(0, 0, HAPPY if i < 10 else SAD), det(300, 0, SAD)])
+        assert b.label == "sad"  # a new track shows its first label at once and keeps it
+    assert a.label == "sad" and a.track_id != b.track_id
 
 
 def test_detection_converts_sequences():
@@ -149,6 +199,9 @@ def test_probs_length_must_match_labels():
     ({"threshold": -0.1}, "threshold"),
     ({"threshold": 1.01}, "threshold"),
     ({"threshold": "0.5"}, "threshold"),
+    ({"hold": -0.1}, "hold"),
+    ({"hold": float("inf")}, "hold"),
+    ({"margin": 1.5}, "margin"),
 ])
 def test_argument_validation(kwargs, name):
     with pytest.raises(ValueError, match=name) as info:
