@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help=f"threads for the interpreter and OpenCV (default: "
                    f"{ClassifierConfig.threads})")
     p.add_argument("--frames", type=int, default=150, help="frames to time per configuration (the clip loops)")
+    p.add_argument("--outputs", default="", metavar="http[,mqtt]", help="also time the default pipeline with "
+                   "these live outputs added ([http] listen; [mqtt] host and port: start a broker first)")
     p.add_argument("--warmup", type=int, default=10, help="untimed frames first")
     p.add_argument("--out", type=Path, default=None, help="output path stem, .md and .csv (default: "
                    "runs/bench/exp/bench, numbered; the committed tables in bench/results change only on purpose)")
@@ -58,16 +60,21 @@ def load_frames(spec: str, limit: int) -> list:
     return frames
 
 
-def bench_pipeline(frames: list, config, n: int, warmup: int) -> dict:
+def bench_pipeline(frames: list, config, n: int, warmup: int, extra: tuple[str, ...] = ()) -> dict:
     """Median and p90 per stage over ``n`` timed frames (the clip is replayed in a loop); frames/s from the
-    mean total, which counts the periodic whole-frame detections at their real weight."""
+    mean total, which counts the periodic whole-frame detections at their real weight. ``extra`` outputs
+    (http, mqtt) are written to beside the SQLite log, as the service would."""
     from ferlite.edge.build import PipelineParts
+    from ferlite.edge.outputs.base import MultiSink, OutputContext
+    from ferlite.edge.outputs.registry import open_outputs
     from ferlite.edge.outputs.sqlite import SqliteSink
 
     parts = PipelineParts(config, "video")
     rows: dict[str, list[float]] = {s: [] for s in COLUMNS}
     faces = 0
-    with tempfile.TemporaryDirectory() as tmp, SqliteSink(Path(tmp) / "bench.db") as sink:
+    with tempfile.TemporaryDirectory() as tmp, SqliteSink(Path(tmp) / "bench.db") as log_sink, \
+            open_outputs(extra, config, OutputContext(Path(tmp), "bench")) as more, stream_client(config, extra):
+        sink = MultiSink([log_sink, more])
         for i in range(warmup + n):
             frame = frames[i % len(frames)]
             t0 = time.perf_counter()
@@ -92,6 +99,69 @@ def bench_pipeline(frames: list, config, n: int, warmup: int) -> dict:
     out["total mean"] = statistics.fmean(rows["total"])
     out["frames/s"] = 1e3 / out["total mean"]
     return out
+
+
+class stream_client:
+    """With the http output: one client reading /stream.mjpg for the whole run, as a kiosk page would."""
+
+    def __init__(self, config, extra: tuple[str, ...]):
+        self.url = f"http://{config.http.listen.replace('0.0.0.0', '127.0.0.1')}/stream.mjpg" \
+            if "http" in extra else None
+        self.headers = {"Authorization": f"Bearer {config.http.token}"} if config.http.token else {}
+        self.stop, self.bytes = None, 0
+
+    def __enter__(self):
+        import threading
+
+        if self.url:
+            self.stop = threading.Event()
+            threading.Thread(target=self._read, daemon=True).start()
+        return self
+
+    def _read(self) -> None:
+        import urllib.request
+
+        with urllib.request.urlopen(urllib.request.Request(self.url, headers=self.headers), timeout=30) as r:
+            while not self.stop.is_set():
+                self.bytes += len(r.read(65536) or b"")
+
+    def __exit__(self, *exc) -> None:
+        if self.stop is not None:
+            self.stop.set()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM), in MB."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+
+
+def _output_row(spec: str, config, n: int, warmup: int, extra: tuple[str, ...]) -> tuple[float, float, float]:
+    """In a fresh process: (frames/s, sink ms median, peak RSS MB) of the pipeline with these outputs."""
+    r = bench_pipeline(load_frames(spec, 300), config, n, warmup, extra)
+    return r["frames/s"], r["sink med"], peak_rss_mb()
+
+
+def bench_outputs(spec: str, config, n: int, warmup: int, names: list[str], rounds: int = 3) -> list[dict]:
+    """The pipeline with the SQLite log alone, then with each live output added (and all of them), each run in
+    a fresh process, the configurations taking turns for ``rounds`` rounds: median frames/s, its ratio to the
+    log alone (median of each round's ratio), and the peak resident memory the outputs added."""
+    import multiprocessing
+    import statistics
+
+    combos = [(), *[(name,) for name in names], *([tuple(names)] if len(names) > 1 else [])]
+    runs: dict[tuple, list] = {c: [] for c in combos}
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        for _ in range(rounds):
+            for combo in combos:
+                runs[combo].append(pool.apply(_output_row, (spec, config, n, warmup, combo)))
+    base = runs[()]
+    return [{"outputs": "+".join(("sqlite",) + c), "frames/s": statistics.median(r[0] for r in runs[c]),
+             "x log alone": statistics.median(r[0] / b[0] for r, b in zip(runs[c], base)),
+             "sink ms med": statistics.median(r[1] for r in runs[c]),
+             "peak RSS MB": statistics.median(r[2] for r in runs[c]),
+             "RSS added MB": statistics.median(r[2] for r in runs[c]) - statistics.median(b[2] for b in base)}
+            for c in combos]
 
 
 def bench_classifier(config, n: int = 500) -> dict:
@@ -166,6 +236,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"{platform.machine()} {platform.processor() or ''}, {config.classifier.threads} thread(s), {spec}, "
           f"{args.frames} frames after {args.warmup} warm-up")
     stem = args.out or next_run_dir(Path("runs/bench")) / "bench"
-    path = write_tables(stem, [("Pipeline latency (ms)", pipeline_rows), ("Classifier alone", classifier_rows)])
+    tables = [("Pipeline latency (ms)", pipeline_rows), ("Classifier alone", classifier_rows)]
+    names = [name.strip() for name in args.outputs.split(",") if name.strip()]
+    if names:
+        tables.append(("Live outputs", bench_outputs(spec, rows[0], args.frames, args.warmup, names)))
+    path = write_tables(stem, tables)
     print(f"\nwrote {path}")
     return 0

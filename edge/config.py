@@ -14,64 +14,29 @@ and output registries are imported when a name is checked; they import no third-
 from __future__ import annotations
 
 import difflib
-import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from ferlite.errors import UsageError
+from ferlite.edge.configbase import (
+    _TYPE_NAMES,
+    ConfigError,
+    Invalid,
+    InvalidValues,
+    _field,
+    _not_blank,
+    _range,
+    _Section,
+)
+
+__all__ = ["SECTIONS", "Config", "ConfigError", "Invalid", "InvalidValues", "_TYPE_NAMES"]
 
 #: The file the service reads when --config is not given (skipped when it does not exist).
 SYSTEM_CONFIG = Path("/etc/ferlite/config.toml")
 #: The log file name under $STATE_DIRECTORY (or the working directory) when [log] path is empty.
 LOG_NAME = "expressions.db"
-
-
-class ConfigError(UsageError):
-    """One or more bad config values; ``problems`` holds one line per problem."""
-
-    def __init__(self, problems: Sequence[str]):
-        self.problems = tuple(problems)
-        super().__init__("\n".join(self.problems))
-
-
-class Invalid(NamedTuple):
-    section: str
-    key: str
-    value: Any
-    reason: str
-
-
-class InvalidValues(ValueError):
-    """Raised by a section's ``__post_init__`` with every bad value of that section."""
-
-    def __init__(self, problems: Sequence[Invalid]):
-        self.problems = tuple(problems)
-        super().__init__("; ".join(f"{p.section}.{p.key} = {p.value!r}: {p.reason}" for p in self.problems))
-
-
-# ------------------------------------------------------------------------------------------------ checks
-
-Check = Callable[[Any], "str | None"]
-
-
-def _range(low: float, high: float | None = None, *, open_low: bool = False) -> Check:
-    def check(value: Any) -> str | None:
-        if not math.isfinite(value):
-            return "must be a finite number"
-        ok = (value > low if open_low else value >= low) and (high is None or value <= high)
-        if ok:
-            return None
-        bound = f"> {low:g}" if open_low else f">= {low:g}"
-        return f"must be {bound}" + (f" and <= {high:g}" if high is not None else "")
-
-    return check
-
-
-def _not_blank(value: str) -> str | None:
-    return "must not be empty" if not value.strip() else None
 
 
 def _detector_type(value: str) -> str | None:
@@ -83,52 +48,6 @@ def _detector_type(value: str) -> str | None:
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown detector{hint}; choose from {', '.join(DETECTORS)}"
 
-
-def _field(default: Any, help: str, check: Check | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "check": check})
-
-
-_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
-                                       "tuple[str, ...]": (list, tuple)}
-_TYPE_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
-               "tuple[str, ...]": "a list of strings"}
-
-
-def _type_reason(kind: str, value: Any) -> str | None:
-    ok = isinstance(value, _TYPES[kind]) and not (kind != "bool" and isinstance(value, bool))
-    if ok and kind == "tuple[str, ...]":
-        ok = all(isinstance(item, str) for item in value)
-    if ok:
-        return None
-    hint = f' (quote it: "{value}")' if kind == "str" and isinstance(value, (int, float)) else ""
-    return f"must be {_TYPE_NAMES[kind]}, not {type(value).__name__}{hint}"
-
-
-class _Section:
-    """Type and range checks of every field, run by the frozen dataclasses below."""
-
-    NAME = ""
-
-    def __post_init__(self) -> None:
-        problems = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            reason = _type_reason(f.type, value)
-            if reason is None and f.metadata.get("check"):
-                reason = f.metadata["check"](value)
-            if reason:
-                problems.append(Invalid(self.NAME, f.name, value, reason))
-            elif f.type == "float":
-                object.__setattr__(self, f.name, float(value))
-            elif f.type == "tuple[str, ...]":
-                object.__setattr__(self, f.name, tuple(value))
-        if not problems:
-            problems = list(self._cross_check())
-        if problems:
-            raise InvalidValues(problems)
-
-    def _cross_check(self) -> Iterable[Invalid]:
-        return ()
 
 
 # ------------------------------------------------------------------------------------------------ sections
@@ -202,6 +121,68 @@ class LogConfig(_Section):
         return (Path(state) if state else Path.cwd()) / path
 
 
+def _listen(value: str) -> str | None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return 'must be "HOST:PORT", e.g. "127.0.0.1:8080" or "0.0.0.0:8080"'
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class HttpConfig(_Section):
+    NAME = "http"
+    enabled: bool = _field(False, "serve the kiosk page, the MJPEG stream and the JSON/SSE API (same as adding "
+                           "\"http\" to [outputs] run)")
+    listen: str = _field("127.0.0.1:8080", "HOST:PORT to listen on; any non-loopback host needs a token", _listen)
+    token: str = _field("", "bearer token clients must send (Authorization: Bearer ..., or ?token=); required "
+                        "off loopback")
+    stream: bool = _field(True, "serve the annotated picture; false = labels only (privacy)")
+    stream_fps: float = _field(10.0, "most frames per second of /stream.mjpg", _range(0, 60, open_low=True))
+    blur_faces: bool = _field(False, "blur the faces in the streamed picture")
+    history_minutes: float = _field(10.0, "minutes of expression shares the kiosk page shows", _range(1, 1440))
+
+    def _cross_check(self) -> Iterable[Invalid]:
+        host = self.listen.rpartition(":")[0]
+        if not is_loopback(host) and not self.token:
+            yield Invalid(self.NAME, "token", self.token, f"must be set to listen on {self.listen}, which is not "
+                          "loopback: anyone on the network could watch the camera")
+
+
+@dataclass(frozen=True)
+class MqttConfig(_Section):
+    NAME = "mqtt"
+    enabled: bool = _field(False, "publish to an MQTT broker (same as adding \"mqtt\" to [outputs] run)")
+    host: str = _field("localhost", "broker host", _not_blank)
+    port: int = _field(1883, "broker port", _range(1, 65535))
+    username: str = _field("", "user name; empty = anonymous")
+    password: str = _field("", "password (or password_file)")
+    password_file: str = _field("", "file holding the password (e.g. a systemd credential)")
+    tls: bool = _field(False, "connect with TLS")
+    ca_file: str = _field("", "CA certificate file for TLS; empty = the system's")
+    client_id: str = _field("", "MQTT client id; empty = ferlite-<hostname>")
+    topic_prefix: str = _field("", "topic prefix; empty = ferlite/<hostname>")
+    qos: int = _field(0, "quality of service of every message: 0, 1 or 2", _range(0, 2))
+    discovery: bool = _field(True, "publish Home Assistant MQTT discovery configs")
+    discovery_prefix: str = _field("homeassistant", "Home Assistant's discovery prefix", _not_blank)
+    state_interval: float = _field(5.0, "the state (dominant expression, face count) is published on change, "
+                                   "at most every this many seconds", _range(0, 3600))
+    faces_hz: float = _field(2.0, "most messages per second on <prefix>/faces", _range(0, 60, open_low=True))
+    queue: int = _field(1000, "messages held while the broker is away (the oldest are dropped)",
+                        _range(1, 1_000_000))
+
+
 @dataclass(frozen=True)
 class ServiceConfig(_Section):
     NAME = "service"
@@ -252,7 +233,7 @@ class OutputsConfig(_Section):
 
 SECTIONS: dict[str, type[_Section]] = {
     cls.NAME: cls for cls in (SourceConfig, DetectorConfig, ClassifierConfig, TrackingConfig, LogConfig,
-                              OutputsConfig, ServiceConfig)
+                              OutputsConfig, HttpConfig, MqttConfig, ServiceConfig)
 }
 
 
@@ -266,12 +247,19 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     log: LogConfig = field(default_factory=LogConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     origin: tuple[str, ...] = field(default=(), compare=False)
 
     def changed(self, other: Config) -> list[str]:
         """Names of the sections that differ from ``other``."""
         return [name for name in SECTIONS if getattr(self, name) != getattr(other, name)]
+
+    def run_outputs(self) -> tuple[str, ...]:
+        """The outputs of `ferlite run`: [outputs] run, plus http and mqtt when their sections enable them."""
+        extra = ("http",) * self.http.enabled + ("mqtt",) * self.mqtt.enabled
+        return tuple(dict.fromkeys(self.outputs.run + extra))
 
     def replace(self, **changes: dict[str, Any]) -> Config:
         """A copy with some keys changed, validated: ``config.replace(tracking={"window": 1})``."""

@@ -59,6 +59,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
                    help="show a live window (default: for cameras and streams, when a display exists)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.add_argument("--serve", action="store_true", help="also serve the kiosk page, stream and API on [http] listen "
+                   "(a live demo: a video file plays at its own speed; after the source ends the page stays up "
+                   "until Ctrl-C)")
     add_config_arguments(p, source=False)
 
 
@@ -68,7 +71,7 @@ def output_names(config, args: argparse.Namespace, kind: str) -> list[str]:
     from ferlite.edge.outputs.base import LIVE_KINDS
 
     names = [n for n in config.outputs.recognize if not (args.no_save and n == "annotated")]
-    names += ["crops"] * args.save_crops + ["json"] * (args.json is not None)
+    names += ["crops"] * args.save_crops + ["json"] * (args.json is not None) + ["http"] * args.serve
     show = args.show if args.show is not None else (kind in LIVE_KINDS and has_display())
     names = [n for n in names if n != "window"] + ["window"] * bool(show)
     return list(dict.fromkeys(names))
@@ -128,8 +131,11 @@ def run(args: argparse.Namespace) -> int:
         context = OutputContext(dir=out, source=source.name, kind=kind, fps=getattr(source, "fps", None),
                                 frame_count=getattr(source, "frame_count", None))
         with open_outputs(names, config, context) as outputs:
+            frames = at_own_speed(source) if args.serve and kind == "video" else source
             try:
-                n = run_pipeline(source, parts.pipeline, MultiSink([outputs, tally]), max_frames=args.max_frames)
+                n = run_pipeline(frames, parts.pipeline, MultiSink([outputs, tally]), max_frames=args.max_frames)
+                if args.serve:
+                    _serve_until_interrupted(config)
             except KeyboardInterrupt:
                 print("stopped", file=sys.stderr)
             except SourceError as exc:
@@ -138,6 +144,22 @@ def run(args: argparse.Namespace) -> int:
                 print(f"source ended: {exc}", file=sys.stderr)  # a stream or camera that ends mid-run
     _summary(tally, n or tally.frames, time.perf_counter() - t0, context, names, config)
     return 0
+
+
+def at_own_speed(source):
+    """The frames of a video file, each released at its timestamp (for --serve: a demo plays in real time)."""
+    start = time.monotonic()
+    for frame in source:
+        delay = frame.timestamp - (time.monotonic() - start)
+        if delay > 0:
+            time.sleep(delay)
+        yield frame
+
+
+def _serve_until_interrupted(config) -> None:
+    print(f"the source ended; still serving http://{config.http.listen}/ (Ctrl-C to stop)", flush=True)
+    while True:
+        time.sleep(3600)
 
 
 def _summary(tally: Tally, n: int, elapsed: float, context, names: list[str], config) -> None:

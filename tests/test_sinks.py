@@ -61,7 +61,7 @@ def count(db: Path) -> int:
 
 
 def test_registry_and_create_sink(tmp_path):
-    assert {"sqlite", "csv", "json", "list", "annotated", "crops", "window", "console"} == set(SINKS)
+    assert {"sqlite", "csv", "json", "list", "annotated", "crops", "window", "console", "http", "mqtt"} == set(SINKS)
     with create_sink("list") as sink:
         assert isinstance(sink, ListSink) and isinstance(sink, ResultSink)
     with create_sink("csv", path=tmp_path / "r.csv") as sink:

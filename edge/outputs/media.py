@@ -36,6 +36,22 @@ def annotate(image: np.ndarray, result: FrameResult) -> np.ndarray:
     return out
 
 
+def blur_faces(image: np.ndarray, result: FrameResult) -> np.ndarray:
+    """A copy of ``image`` with every face box blurred beyond recognition (for a stream that leaves the device)."""
+    import cv2
+
+    out = image.copy()
+    h, w = out.shape[:2]
+    for f in result.faces:
+        x, y, bw, bh = f.box
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + bw), min(h, y + bh)
+        if x1 > x0 and y1 > y0:
+            region = out[y0:y1, x0:x1]
+            small = cv2.resize(region, (max(1, (x1 - x0) // 12), max(1, (y1 - y0) // 12)), interpolation=cv2.INTER_AREA)
+            out[y0:y1, x0:x1] = cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
 class AnnotatedSink(_Sink):
     """Annotated copies of photos (their own names, under ``dir``), or an annotated video of a video file
     (``<stem>.mp4``); cameras and streams get nothing saved."""

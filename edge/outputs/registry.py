@@ -24,6 +24,8 @@ SINKS: dict[str, str] = {
     "crops": "ferlite.edge.outputs.media:CropsSink",
     "window": "ferlite.edge.outputs.media:WindowSink",
     "console": "ferlite.edge.outputs.console:ConsoleSink",
+    "http": "ferlite.edge.outputs.http:HttpSink",
+    "mqtt": "ferlite.edge.outputs.mqtt:MqttSink",
 }
 
 

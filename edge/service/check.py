@@ -154,7 +154,15 @@ def run(args: argparse.Namespace) -> int:
     report.line("log", log_text)
     if problem:
         report.problems.append(("log", FerliteError(problem)))
-    report.line("outputs", ", ".join(config.outputs.run))
+    report.line("outputs", ", ".join(config.run_outputs()))
+    if "http" in config.run_outputs():
+        h = config.http
+        report.line("http", f"http://{h.listen}/ ({'token set' if h.token else 'no token: loopback only'}"
+                    f"{', stream off' if not h.stream else ''}{', faces blurred' if h.blur_faces else ''})")
+    if "mqtt" in config.run_outputs():
+        m = config.mqtt
+        report.line("mqtt", f"{m.host}:{m.port}{' (TLS)' if m.tls else ''}, qos {m.qos}"
+                    f"{', Home Assistant discovery' if m.discovery else ''}")
     if parts is not None:
         _run_frames(report, config, parts.pipeline, args.frames)
     else:

@@ -188,7 +188,7 @@ class Service:
             changed = config.changed(self.config)
             if "source" in changed:
                 self._close_source()
-            if "log" in changed or "outputs" in changed:
+            if {"log", "outputs", "http", "mqtt"} & set(changed):
                 self.sink.close()
                 self.sink = make_outputs(config)
             self.config, self.parts = config, parts
@@ -216,7 +216,7 @@ def make_outputs(config: Config):
     base = Path(state) if state else Path.cwd()
     folder = base / Path(config.outputs.dir).expanduser() if config.outputs.dir else base
     context = OutputContext(dir=folder, source=config.source.spec, kind=source_kind_of(config.source.spec))
-    return open_outputs(config.outputs.run, config, context)
+    return open_outputs(config.run_outputs(), config, context)
 
 
 def log_sink(sink):

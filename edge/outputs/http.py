@@ -1,0 +1,178 @@
+"""The HTTP output: a kiosk page, the annotated MJPEG stream, and a JSON and server-sent-events API.
+
+Served by aiohttp (with aiohttp-sse for the event stream) from its own thread and event loop, so the frame loop
+never waits on a client: ``write`` only updates the live state, hands events to the loop and, when a stream
+client is connected and a frame is due, encodes one JPEG. Routes (see README, "Live outputs"):
+
+    /                 the kiosk page (no external assets)      /stream.mjpg    the annotated stream
+    /api/status       version, uptime, source, model, ...      /api/faces      the faces in view
+    /api/events       server-sent events: appeared, label, gone
+    /api/history      counts per expression per bucket, from the SQLite log (?since=&until=&bucket=)
+    /report           the `ferlite report` page of the last day (needs the train extra)
+
+Any client must send ``[http] token`` (``Authorization: Bearer ...`` or ``?token=``) when one is set; a token
+is required to listen off loopback (the config refuses it otherwise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from ferlite.edge.outputs.base import OutputContext, _Sink
+from ferlite.edge.outputs.live import LiveState
+from ferlite.edge.results import FrameResult
+from ferlite.errors import UsageError
+
+if TYPE_CHECKING:
+    from ferlite.edge.config import Config
+
+log = logging.getLogger(__name__)
+#: Server-sent events kept per client while it is slow (the oldest are dropped).
+CLIENT_QUEUE = 256
+
+
+class LastError(logging.Handler):
+    """Keeps the last warning or error logged by ferlite, for /api/status."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.text, self.time = "", 0.0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.text, self.time = record.getMessage(), record.created
+
+
+class HttpSink(_Sink):
+    """Serves the live view of the frames it is given (see the module docstring)."""
+
+    def __init__(self, config: Config, context: OutputContext):
+        from ferlite import __version__
+
+        h = config.http
+        self.config, self.settings = config, h
+        self.state = LiveState(gone_after=config.tracking.max_age, history_s=h.history_minutes * 60)
+        self.info = {"version": __version__, "source": context.source, "detector": config.detector.type,
+                     "model": config.classifier.model or "default", "stream": h.stream}
+        self.log_path = config.log.resolve_path() if "sqlite" in config.run_outputs() else None
+        self.host, _, port = h.listen.rpartition(":")
+        self.host, self.port = self.host.strip("[]"), int(port)
+        self.jpeg, self.stream_clients, self._last_jpeg = b"", 0, 0.0
+        self._queues: set[asyncio.Queue] = set()
+        self.last_error = LastError()
+        logging.getLogger("ferlite").addHandler(self.last_error)
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._serve, name="ferlite-http", daemon=True)
+        self._thread.start()
+        self._started.wait()
+        if self._failure is not None:
+            self._release()
+            raise UsageError(f"[http] listen = {h.listen}: cannot serve there: {self._failure}")
+        log.info("serving http://%s:%d/", self.host, self.port)
+
+    @classmethod
+    def from_config(cls, config: Config, context: OutputContext) -> HttpSink:
+        return cls(config, context)
+
+    # ------------------------------------------------------------------------------------ frame thread
+
+    def write(self, result: FrameResult, frame: Any = None) -> None:
+        self._check_open()
+        events = self.state.update(result)
+        if events:
+            self._loop.call_soon_threadsafe(self._broadcast, [e.as_dict() for e in events])
+        now = time.monotonic()
+        due = now - self._last_jpeg >= 1.0 / self.settings.stream_fps
+        if self.settings.stream and self.stream_clients and frame is not None and due:
+            self._last_jpeg = now
+            jpeg = self.encode(frame.image, result)
+            self._loop.call_soon_threadsafe(self._new_jpeg, jpeg)
+
+    def encode(self, image, result: FrameResult) -> bytes:
+        """The annotated frame as JPEG, faces blurred when [http] blur_faces is set."""
+        import cv2
+
+        from ferlite.edge.outputs.media import annotate, blur_faces
+
+        if self.settings.blur_faces:
+            image = blur_faces(image, result)
+        ok, data = cv2.imencode(".jpg", annotate(image, result), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        return data.tobytes() if ok else b""
+
+    def _close(self) -> None:
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._release()
+
+    def _release(self) -> None:
+        logging.getLogger("ferlite").removeHandler(self.last_error)
+
+    # ------------------------------------------------------------------------------------ server thread
+
+    def _serve(self) -> None:
+        from aiohttp import web
+
+        from ferlite.edge.outputs.routes import make_app
+
+        asyncio.set_event_loop(self._loop)
+        runner = web.AppRunner(make_app(self), access_log=None, shutdown_timeout=1.0)
+        try:
+            self._loop.run_until_complete(runner.setup())
+            self._loop.run_until_complete(web.TCPSite(runner, self.host, self.port).start())
+        except OSError as exc:
+            self._failure = exc
+            self._started.set()
+            self._loop.run_until_complete(runner.cleanup())
+            return
+        self._new_frame = asyncio.Event()
+        self._started.set()
+        self._loop.run_forever()
+        for queue in self._queues:
+            queue.put_nowait(None)  # ends every event stream
+        self._new_frame.set()
+        self._loop.run_until_complete(runner.cleanup())
+        self._loop.close()
+
+    def _new_jpeg(self, jpeg: bytes) -> None:
+        self.jpeg = jpeg
+        event, self._new_frame = self._new_frame, asyncio.Event()
+        event.set()
+
+    async def next_jpeg(self) -> bytes:
+        """The next encoded frame (waits for it); b"" when the server is closing."""
+        await self._new_frame.wait()
+        return b"" if self.closed else self.jpeg
+
+    def _broadcast(self, events: list[dict]) -> None:
+        for queue in self._queues:
+            for event in events:
+                if queue.full():
+                    queue.get_nowait()  # a slow client loses the oldest events, not the frame loop's time
+                queue.put_nowait(event)
+
+    def subscribe(self) -> asyncio.Queue:
+        queue: asyncio.Queue = asyncio.Queue(CLIENT_QUEUE)
+        self._queues.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue) -> None:
+        self._queues.discard(queue)
+
+    def status(self) -> dict[str, Any]:
+        s = self.state
+        error = {"text": self.last_error.text, "time": round(self.last_error.time, 3)} if self.last_error.text \
+            else None
+        return {**self.info, "uptime_s": round(time.time() - s.started, 1), "frames": s.frames,
+                "fps": round(s.fps, 2), "faces_now": len(s.result.faces) if s.result else 0,
+                "state": s.state(), "shares": s.shares(self.settings.history_minutes), "last_error": error}
+
+    def faces_json(self) -> str:
+        return json.dumps({"faces": self.state.faces(), "labels": list(self.state.result.labels)
+                           if self.state.result else []})

@@ -1,0 +1,128 @@
+"""The routes of the HTTP output (ferlite.edge.outputs.http): the kiosk page, the MJPEG stream, the API."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ferlite.errors import UsageError
+
+if TYPE_CHECKING:
+    from ferlite.edge.outputs.http import HttpSink
+
+BOUNDARY = "ferliteframe"
+
+
+def make_app(sink: HttpSink) -> web.Application:
+    app = web.Application(middlewares=[_auth(sink.settings.token)] if sink.settings.token else [])
+    page = (resources.files("ferlite.edge") / "outputs" / "web" / "kiosk.html").read_bytes()
+
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(body=page, content_type="text/html", charset="utf-8")
+
+    async def status(request: web.Request) -> web.Response:
+        return web.json_response(sink.status())
+
+    async def faces(request: web.Request) -> web.Response:
+        return web.Response(text=sink.faces_json(), content_type="application/json")
+
+    app.add_routes([web.get("/", index), web.get("/api/status", status), web.get("/api/faces", faces),
+                    web.get("/api/events", lambda r: events(sink, r)),
+                    web.get("/stream.mjpg", lambda r: stream(sink, r)),
+                    web.get("/api/history", lambda r: history(sink, r)),
+                    web.get("/report", lambda r: report(sink, r))])
+    return app
+
+
+def _auth(token: str):
+    @web.middleware
+    async def check(request: web.Request, handler):
+        given = request.query.get("token", "")
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            given = header[len("Bearer "):]
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return web.json_response({"error": "a token is required: Authorization: Bearer TOKEN, or ?token=TOKEN"},
+                                     status=401)
+        return await handler(request)
+
+    return check
+
+
+async def stream(sink: HttpSink, request: web.Request) -> web.StreamResponse:
+    """multipart/x-mixed-replace: one JPEG part per frame, at most [http] stream_fps."""
+    if not sink.settings.stream:
+        return web.json_response({"error": "the picture is off ([http] stream = false)"}, status=404)
+    response = web.StreamResponse(headers={"Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                                           "Cache-Control": "no-cache, no-store"})
+    await response.prepare(request)
+    sink.stream_clients += 1
+    try:
+        while True:
+            jpeg = await sink.next_jpeg()
+            if not jpeg:
+                break
+            head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+            await response.write(head + jpeg + b"\r\n")
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        sink.stream_clients -= 1
+    return response
+
+
+async def events(sink: HttpSink, request: web.Request) -> web.StreamResponse:
+    """Server-sent events: one per face that appears, changes label or goes (``event: appeared|label|gone``)."""
+    from aiohttp_sse import sse_response
+
+    queue = sink.subscribe()
+    try:
+        async with sse_response(request, ping_interval=10) as sse:
+            await sse.send(json.dumps(sink.status()), event="status")
+            while sse.is_connected():
+                event = await queue.get()
+                if event is None:
+                    break
+                await sse.send(json.dumps(event), event=event["type"])
+            return sse
+    finally:
+        sink.unsubscribe(queue)
+
+
+async def history(sink: HttpSink, request: web.Request) -> web.Response:
+    from ferlite.edge.outputs.history import bucket_seconds, parse_time
+    from ferlite.edge.outputs.history import history as read_history
+
+    if sink.log_path is None:
+        return web.json_response({"error": "no expression log: add \"sqlite\" to [outputs] run"}, status=404)
+    q, now = request.query, time.time()
+    try:
+        since, until = parse_time(q.get("since"), now - 86400), parse_time(q.get("until"), now)
+        bucket = bucket_seconds(q.get("bucket"))
+        data = await asyncio.get_running_loop().run_in_executor(None, read_history, sink.log_path, since, until,
+                                                                  bucket)
+    except UsageError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response(data)
+
+
+async def report(sink: HttpSink, request: web.Request) -> web.Response:
+    """The `ferlite report` page of the last day, when the workstation extra (pandas, matplotlib) is here."""
+    if sink.log_path is None:
+        return web.json_response({"error": "no expression log: add \"sqlite\" to [outputs] run"}, status=404)
+    try:
+        from ferlite.trainer.logreport import report_html
+    except ImportError as exc:
+        return web.Response(status=501, text=f"the report needs the train extra (pip install 'ferlite[train]'): "
+                                             f"{exc}")
+    try:
+        html = await asyncio.get_running_loop().run_in_executor(None, report_html, sink.log_path, "24h")
+    except UsageError as exc:
+        return web.Response(status=404, text=str(exc))
+    return web.Response(text=html, content_type="text/html")
