@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -221,11 +222,16 @@ def test_broker_down_is_not_fatal_and_two_devices_share_a_broker(tmp_path):
         before = wait_for_json(status, lambda s: s["frames"] > 100)
         assert proc1.poll() is None
         broker.start()
+        fleet = subprocess.Popen([sys.executable, str(ROOT / "docs" / "examples" / "fleet_subscriber.py"),
+                                  "--port", str(broker.port), "--db", str(tmp_path / "fleet.db"), "--seconds", "8"],
+                                 stdout=subprocess.PIPE, text=True)
         sub = Subscriber(broker.port)
         try:
             for dev in ("dev1", "dev2"):
                 sub.wait_for(f"ferlite/{dev}/availability", lambda p: p == "online")
                 sub.wait_for(f"ferlite/{dev}/events")
+            fleet_out = fleet.communicate(timeout=60)[0]  # the README's fleet recipe: one table, both devices
+            assert "dev1: " in fleet_out and "dev2: " in fleet_out, fleet_out
             broker.stop()  # the broker goes away mid-run ...
             time.sleep(3)
             down = get_json(status)
