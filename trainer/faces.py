@@ -15,7 +15,7 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from ferlite.edge.detection.align import DEFAULT_MARGIN
+from ferlite.edge.config import ClassifierConfig, DetectorConfig
 from ferlite.edge.sources.imageio import DEFAULT_MAX_PIXELS
 from ferlite.errors import ImageReadError, UsageError
 from ferlite.trainer import dataset
@@ -101,16 +101,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", "-o", type=Path, required=True, help="output data-set folder for the crops")
     from ferlite.edge.detection.registry import DETECTORS
 
-    p.add_argument("--detector", default="yunet", help=f"face detector: {', '.join(DETECTORS)}")
+    p.add_argument("--detector", default=DetectorConfig.type, help=f"face detector: {', '.join(DETECTORS)}")
     p.add_argument("--score", type=float, default=None,
                    help="detector score threshold (defaults: yunet 0.8, blazeface 0.5, blazeface-full 0.6)")
     p.add_argument("--keep", choices=["largest", "all"], default="largest",
                    help="largest: one face per image (skipped when another face is of similar size); all: every face")
     p.add_argument("--similar", type=float, default=0.6,
                    help="with --keep largest, skip an image when a second face has at least this fraction of the area")
-    p.add_argument("--min-face", type=int, default=24, help="smallest face side to keep, in source pixels")
+    p.add_argument("--min-face", type=int, default=DetectorConfig.min_face,
+                   help="smallest face side to keep, in source pixels")
     p.add_argument("--size", type=int, default=48, help="crop size in pixels (the classifier's input)")
-    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="margin around the face box, per side")
+    p.add_argument("--margin", type=float, default=ClassifierConfig.margin,
+                   help="margin around the face box, per side (the device crops with the same)")
     p.add_argument("--colour", action="store_true", help="save BGR crops instead of grey")
     p.add_argument("--no-align", action="store_true", help="do not rotate faces to level the eyes")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse images larger than this")
