@@ -32,7 +32,8 @@ def make_source(config: Config, spec: str | None = None):
     c = config.source
     spec = c.spec if spec is None else spec
     kind = source_kind(spec)
-    return open_source(spec, width=c.width, height=c.height, fps=c.fps, size=(c.width, c.height)), kind
+    return open_source(spec, width=c.width, height=c.height, fps=c.fps, size=(c.width, c.height),
+                       open_timeout=c.open_timeout, read_timeout=c.read_timeout), kind
 
 
 def make_detector(config: Config, kind: str):

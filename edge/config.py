@@ -62,6 +62,9 @@ class SourceConfig(_Section):
     height: int = _field(480, "frame height asked of a camera", _range(16, 4096))
     fps: float = _field(30.0, "frame rate asked of a camera", _range(0, 240, open_low=True))
     loop: bool = _field(False, "start a video file or image folder again when it ends (demo, soak tests)")
+    open_timeout: float = _field(10.0, "seconds an rtsp/http stream may take to open", _range(0.1, 600))
+    read_timeout: float = _field(5.0, "seconds a stream may go without a frame before it counts as lost",
+                                 _range(0.1, 600))
 
 
 @dataclass(frozen=True)
@@ -190,8 +193,11 @@ class ServiceConfig(_Section):
                                       _range(0.05, 0.9))
     status_interval: float = _field(5.0, "seconds between STATUS= updates (frames/s, faces)",
                                     _range(0, 3600, open_low=True))
-    reconnect_attempts: int = _field(5, "failed opens/reads of the source in a row before exiting non-zero",
-                                     _range(1, 1000))
+    reconnect_attempts: int = _field(0, "failed opens/reads of the source in a row before exiting non-zero; "
+                                     "0 = wait for the camera for ever", _range(0, 1000))
+    start_budget: float = _field(60.0, "seconds after start without a first frame before the service reports "
+                                 "ready anyway, waiting for the camera (keep under the unit's TimeoutStartSec)",
+                                 _range(1, 3600))
     reconnect_delay: float = _field(1.0, "seconds before the first retry; doubled after each failure",
                                     _range(0, 3600, open_low=True))
     reconnect_max_delay: float = _field(8.0, "longest wait between retries, in seconds",

@@ -385,10 +385,35 @@ def test_a_missing_camera_is_retried_with_backoff_then_exits_nonzero(tmp_path, n
     assert log.count("retrying in") == 2, log
     assert "retrying in 0.2 s (failure 1 of 3)" in log and "retrying in 0.4 s (failure 2 of 3)" in log
     assert "giving up so that systemd can restart the service" in log and "Traceback" not in log
-    assert notify_path.find("READY=1") is None and notify_path.find("WATCHDOG=1") is None
-    statuses = [text for _, text in notify_path.snapshot() if text.startswith("STATUS=source problem")]
+    assert notify_path.find("READY=1") is None  # the start budget (60 s) is not used up
+    statuses = [text for _, text in notify_path.snapshot() if text.startswith("STATUS=waiting for the camera")]
     assert len(statuses) == 2
     notify_path.wait_for("STOPPING=1", timeout=5)
+
+
+def test_by_default_the_service_waits_for_a_camera_however_long_it_is_away(tmp_path, clip, notify_path):
+    """reconnect_attempts = 0: no exit, the watchdog is pinged while waiting, READY after the start budget, and
+    the service logs again as soon as the source is back."""
+    db = tmp_path / "expressions.db"
+    later = tmp_path / "later.avi"
+    config = write_config(tmp_path / "config.toml", str(later), db, service__start_budget="1.0",
+                          source__loop="true")
+    proc = start(config, tmp_path / "stderr.log", notify_path.address)
+    try:
+        notify_path.wait_for("READY=1", proc=proc, timeout=60)  # ready without a camera, after the budget
+        time.sleep(2)
+        assert proc.poll() is None and db_rows(db) == 0
+        waiting = [t for _, t in notify_path.snapshot() if t.startswith("STATUS=waiting for the camera")]
+        assert waiting and notify_path.find("WATCHDOG=1") is not None
+        later.write_bytes(Path(clip).read_bytes())  # the camera comes back
+        t0 = time.monotonic()
+        while db_rows(db) == 0 and time.monotonic() - t0 < 30:
+            time.sleep(0.1)
+        assert db_rows(db) > 0 and time.monotonic() - t0 < 10
+    finally:
+        assert stop(proc) == 0
+    log = (tmp_path / "stderr.log").read_text()
+    assert log.count("retrying in") == 1 and "is back after" in log and "Traceback" not in log, log
 
 
 # ------------------------------------------------------------------------------------------------ ferlite check

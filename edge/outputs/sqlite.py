@@ -7,10 +7,12 @@ Only the standard library is imported here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,8 +32,14 @@ JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024
 RETENTION_CHECK_S = 3600.0
 #: A track's volume-control state is forgotten after this many seconds unseen (and at least log_interval).
 TRACK_FORGET_S = 60.0
+#: Rows held in memory while the log cannot be written (a full or read-only disk); the oldest are dropped.
+HOLD_ROWS = 20_000
+#: Seconds before retrying a failed commit, doubling per failure up to the second figure.
+RETRY_S = (1.0, 60.0)
 #: Decimal places stored for probabilities and confidence (4 keeps the json list short).
 PROB_DIGITS = 4
+#: The log's layout version, stored as meta 'schema'; readers (``ferlite report``) refuse a newer one.
+SCHEMA_VERSION = 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS expressions (
@@ -62,8 +70,10 @@ class SqliteSink(_Sink):
     """The device's expression log, one SQLite file (see the module docstring and ``systemd/README.md``).
 
     :param path: database file; parent folders are created. Use ``$STATE_DIRECTORY`` under systemd.
-    :param commit_interval: seconds between commits; rows wait in an open transaction until then,
-        so a power cut loses at most this much (the database itself stays consistent).
+    :param commit_interval: seconds between commits; rows wait in memory until then, so a power cut loses at
+        most this much (the database itself stays consistent). When a commit fails (a full or read-only disk)
+        the sink degrades instead of failing: it keeps the newest ``HOLD_ROWS`` rows in memory, warns once,
+        retries with backoff, and writes them when the disk takes them again; ``degraded`` says why meanwhile.
     :param log_interval: a track gets a row when its label changes, else at most once per this many seconds.
         0 logs every face of every frame.
     :param retention_days: rows older than this are deleted on open and then hourly; None keeps everything.
@@ -83,8 +93,12 @@ class SqliteSink(_Sink):
         self._clock = clock
         self._labels: tuple[str, ...] | None = None
         self._tracks: dict[tuple[str, int], tuple[str, float, float]] = {}  # -> (label, last row, last seen)
-        self.pending_rows = 0  # rows in the open transaction
+        self._held: deque[tuple] = deque(maxlen=HOLD_ROWS)  # rows not committed yet
+        self._labels_stored = False
         self.committed_rows = 0  # rows committed by this sink since it was opened
+        self.dropped_rows = 0  # rows lost because the log could not be written for too long
+        self.degraded = ""  # why the log cannot be written now ("" when it can)
+        self._failures, self._retry_at = 0, 0.0
         self._conn = self._connect()
         now = clock()
         self._last_commit = now
@@ -101,13 +115,19 @@ class SqliteSink(_Sink):
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
             conn.executescript(SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            schema = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
             row = conn.execute("SELECT value FROM meta WHERE key = 'labels'").fetchone()
         except (OSError, sqlite3.Error) as exc:
             raise UsageError(f"cannot open the results database {self.path}: {exc}") from exc
+        if not schema.isdigit() or int(schema) > SCHEMA_VERSION:
+            conn.close()
+            raise UsageError(f"{self.path}: log schema {schema} is newer than this ferlite writes "
+                             f"({SCHEMA_VERSION}): upgrade ferlite or use another database file")
         if mode.lower() != "wal":
             log.warning("%s: journal_mode is %r, not 'wal' (file system without shared memory?)", self.path, mode)
         if row is not None:
-            self._labels = tuple(json.loads(row[0]))
+            self._labels, self._labels_stored = tuple(json.loads(row[0])), True
         return conn
 
     def pragmas(self) -> dict[str, object]:
@@ -121,10 +141,15 @@ class SqliteSink(_Sink):
         """The labels the stored ``probs`` lists follow (None until the first write to a new database)."""
         return self._labels
 
+    @property
+    def pending_rows(self) -> int:
+        """Rows waiting for the next commit (or for the disk to take them again)."""
+        return len(self._held)
+
     def row_count(self) -> int:
         """Rows in the table, this sink's uncommitted ones included."""
         self._check_open()
-        return self._conn.execute("SELECT COUNT(*) FROM expressions").fetchone()[0]
+        return self._conn.execute("SELECT COUNT(*) FROM expressions").fetchone()[0] + len(self._held)
 
     # ------------------------------------------------------------------------------------------ writing
 
@@ -141,12 +166,11 @@ class SqliteSink(_Sink):
         now = self._clock()
         if result.faces:
             self._check_labels(result.labels)
-        rows = [self._row(now, result, face) for face in result.faces if self._due(now, result.source, face)]
-        if rows:
-            if not self._conn.in_transaction:
-                self._conn.execute("BEGIN")
-            self._conn.executemany(INSERT, rows)
-            self.pending_rows += len(rows)
+        for face in result.faces:
+            if self._due(now, result.source, face):
+                if len(self._held) == self._held.maxlen:
+                    self.dropped_rows += 1
+                self._held.append(self._row(now, result, face))
         if now - self._last_retention >= RETENTION_CHECK_S:
             self._last_retention = now
             self._delete_expired(now)
@@ -155,9 +179,7 @@ class SqliteSink(_Sink):
 
     def _check_labels(self, labels: tuple[str, ...]) -> None:
         if self._labels is None:
-            self._labels = tuple(labels)
-            self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('labels', ?)",
-                               (json.dumps(list(labels)),))
+            self._labels = tuple(labels)  # stored with the first commit
         elif tuple(labels) != self._labels:
             raise UsageError(f"the results database {self.path} holds labels {list(self._labels)}, but this "
                              f"model has {list(labels)}: use another database file (or move this one away)")
@@ -180,23 +202,63 @@ class SqliteSink(_Sink):
                 round(face.confidence, PROB_DIGITS), x, y, w, h, probs)
 
     def _commit(self, now: float) -> None:
-        if self._conn.in_transaction:
-            self._conn.execute("COMMIT")
-        self.committed_rows += self.pending_rows
-        self.pending_rows = 0
+        """Write the held rows in one transaction; on a full or read-only disk keep them and retry later."""
         self._last_commit = now
         forget = max(TRACK_FORGET_S, self.log_interval)
         self._tracks = {k: s for k, s in self._tracks.items() if now - s[2] <= forget}
+        if (not self._held and self._labels_stored) or (self.degraded and now < self._retry_at):
+            return
+        rows = list(self._held)
+        try:
+            self._conn.execute("BEGIN")
+            if not self._labels_stored and self._labels is not None:
+                self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('labels', ?)",
+                                   (json.dumps(list(self._labels)),))
+            self._conn.executemany(INSERT, rows)
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._failed(now, exc)
+            return
+        self._labels_stored = self._labels is not None
+        for _ in rows:
+            self._held.popleft()
+        self.committed_rows += len(rows)
+        if self.degraded:
+            log.warning("%s: writable again; wrote the %d rows held meanwhile (%d dropped)", self.path, len(rows),
+                        self.dropped_rows)
+            self.degraded, self._failures = "", 0
+
+    def _failed(self, now: float, exc: sqlite3.Error) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        self._failures += 1
+        delay = min(RETRY_S[0] * 2 ** (self._failures - 1), RETRY_S[1])
+        self._retry_at = now + delay
+        if not self.degraded:
+            log.warning("%s: cannot write the log (%s); keeping the newest %d rows in memory and retrying",
+                        self.path, exc, HOLD_ROWS)
+        self.degraded = str(exc)
 
     def _delete_expired(self, now: float) -> None:
         if self.retention_days is None:
             return
-        cur = self._conn.execute("DELETE FROM expressions WHERE ts < ?", (now - self.retention_days * 86400,))
+        try:
+            cur = self._conn.execute("DELETE FROM expressions WHERE ts < ?", (now - self.retention_days * 86400,))
+        except sqlite3.Error as exc:  # a full disk: the next hourly check tries again
+            log.debug("%s: retention delete failed: %s", self.path, exc)
+            return
         if cur.rowcount > 0:
             log.info("%s: deleted %d rows older than %g days", self.path, cur.rowcount, self.retention_days)
 
     def _flush(self) -> None:
+        self._retry_at = 0.0  # flush (at readiness, on close) tries now, whatever the backoff
         self._commit(self._clock())
 
     def _close(self) -> None:
+        if self._held:
+            self.dropped_rows += len(self._held)
+            log.error("%s: %d rows could not be written (%s) and are lost", self.path, len(self._held),
+                      self.degraded)
+            self._held.clear()
         self._conn.close()

@@ -3,8 +3,10 @@
 Loads the config (packaged defaults < /etc/ferlite/config.toml or --config < --set), builds the classifier,
 detector and tracker once (ferlite.edge.build), opens the source and sends each frame's results to the
 outputs of [outputs] run: by default the SQLite log ($STATE_DIRECTORY/expressions.db under systemd). A camera
-that is missing or lost is retried with exponential backoff; after [service] reconnect_attempts failures in
-a row the command exits non-zero so that systemd restarts it.
+that is missing or lost is retried with exponential backoff for as long as it takes (the watchdog is pinged
+and STATUS= says "waiting for the camera"; [service] reconnect_attempts > 0 exits non-zero after that many
+failures in a row instead, for systemd to restart it). Without a first frame after [service] start_budget
+seconds, READY=1 is sent anyway, so a camera that is absent at boot does not fail the start.
 
 Under systemd (Type=notify) it sends READY=1 once the model is loaded and the first frame has gone through
 the pipeline into the log, WATCHDOG=1 from the frame loop (only after a frame reached the log), STATUS= with
@@ -54,7 +56,7 @@ class Service:
         self.ready_pending = True
         self.total = self.source_frames = self.window_frames = self.faces_in_view = 0
         now = time.monotonic()
-        self.last_ping, self.last_status = float("-inf"), now
+        self.last_ping, self.last_status, self.started = float("-inf"), now, now
 
     # ---------------------------------------------------------------------------------------- loop
 
@@ -128,12 +130,29 @@ class Service:
         self._close_source()
         self.failures += 1
         attempts = self.config.service.reconnect_attempts
-        if self.failures >= attempts:
+        if attempts and self.failures >= attempts:
             raise SourceError(f"{reason} ({self.failures} failure(s) in a row; giving up so that systemd "
                               "can restart the service)")
         delay = self.config.service.backoff(self.failures)
-        log.warning("%s; retrying in %.1f s (failure %d of %d)", reason, delay, self.failures, attempts)
-        self.sd.status(f"source problem, retrying in {delay:.1f} s: {reason}")
+        of = f" of {attempts}" if attempts else ""
+        level = logging.WARNING if self.failures == 1 or attempts else logging.DEBUG  # once per outage
+        log.log(level, "%s; retrying in %.1f s (failure %d%s)", reason, delay, self.failures, of)
+        text = f"waiting for the camera, retrying in {delay:.1f} s: {reason}"
+        if self.ready_pending and time.monotonic() - self.started >= self.config.service.start_budget:
+            self.ready_pending = False  # the camera may take hours: do not fail the start for it
+            self.sd.ready(text)
+            log.info("ready without a camera (after %.0f s): %s", self.config.service.start_budget, reason)
+        self.sd.status(text)
+        self._ping()
+
+    def _ping(self) -> None:
+        """WATCHDOG=1, at most every [service] watchdog_fraction of WatchdogSec: from the frame loop after a frame
+        reached the outputs, and between the retries of a lost camera (each bounded by the source's timeouts)."""
+        now = time.monotonic()
+        period = self.sd.watchdog_period()
+        if period is not None and now - self.last_ping >= period * self.config.service.watchdog_fraction:
+            self.sd.watchdog()
+            self.last_ping = now
 
     def _remaining(self) -> int | None:
         return None if self.max_frames is None else max(0, self.max_frames - self.total)
@@ -150,6 +169,8 @@ class Service:
         self.source_frames += 1
         self.window_frames += 1
         self.faces_in_view = len(result.faces)
+        if self.failures and not self.looping:
+            log.info("%s is back after %d failed attempt(s)", self.source.name, self.failures)
         self.failures = 0
         if self.ready_pending:
             self.ready_pending = False
@@ -158,10 +179,7 @@ class Service:
             text = f"running: {self.source.name} {w}x{h}, {self.faces_in_view} face(s) in view"
             self.sd.ready(text)
             log.info("ready: %s", text)
-        period = self.sd.watchdog_period()
-        if period is not None and now - self.last_ping >= period * self.config.service.watchdog_fraction:
-            self.sd.watchdog()
-            self.last_ping = now
+        self._ping()
         if now - self.last_status >= self.config.service.status_interval:
             fps = self.window_frames / max(now - self.last_status, 1e-9)
             self.sd.status(f"{fps:.1f} frames/s, {self.faces_in_view} face(s) in view, {self.total} frames"
@@ -228,7 +246,11 @@ def log_sink(sink):
 
 def describe_rows(sink) -> str:
     db = log_sink(sink)
-    return "" if db is None else f", {db.committed_rows + db.pending_rows} rows logged"
+    if db is None:
+        return ""
+    if db.degraded:
+        return f", LOG NOT WRITABLE ({db.degraded}): {db.pending_rows} rows held in memory, {db.committed_rows} logged"
+    return f", {db.committed_rows + db.pending_rows} rows logged"
 
 
 def describe_outputs(sink, final: bool = False) -> str:
@@ -236,7 +258,10 @@ def describe_outputs(sink, final: bool = False) -> str:
     names = ", ".join(type(s).__name__ for s in sink.sinks)
     if db is None:
         return names
-    return f"{db.committed_rows} rows logged to {db.path}" if final else f"{names}; log {db.path}"
+    if not final:
+        return f"{names}; log {db.path}"
+    lost = f"; {db.dropped_rows} rows lost while the log was not writable" if db.dropped_rows else ""
+    return f"{db.committed_rows} rows logged to {db.path}{lost}"
 
 
 def run(args: argparse.Namespace) -> int:

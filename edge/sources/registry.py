@@ -156,13 +156,16 @@ class UsbCameraSource(_CaptureSource):
 class StreamSource(_CaptureSource):
     """A network stream (rtsp://, http(s)://) through OpenCV's FFmpeg backend, with a one-frame buffer."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, open_timeout: float = 10.0, read_timeout: float = 5.0):
         super().__init__()
         self.url = url
+        self.timeouts_ms = (int(open_timeout * 1000), int(read_timeout * 1000))
         self.name = re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)  # no passwords in logs
 
     def _open(self) -> None:
-        cap = cv2.VideoCapture(self.url)
+        open_ms, read_ms = self.timeouts_ms  # FFmpeg's own defaults block for 30 s
+        cap = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG,
+                               [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, open_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, read_ms])
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"stream {self.name}: cannot open it (wrong URL, host unreachable, or auth failed)")
