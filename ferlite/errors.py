@@ -45,8 +45,11 @@ def require(module: str, extra: str, command: str):
     """Import ``module`` or raise MissingExtraError naming the extra to install."""
     import importlib
 
+    from ferlite.quiet import native_logging_silenced
+
     try:
-        return importlib.import_module(module)
+        with native_logging_silenced():  # TensorFlow's C++ start-up notices, unless -v
+            return importlib.import_module(module)
     except ImportError as exc:
         if exc.name and exc.name.split(".")[0] != module.split(".")[0]:
             raise

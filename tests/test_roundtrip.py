@@ -270,7 +270,9 @@ def test_training_ends_by_recalibrating_and_a_finished_run_resumes_to_that_step(
     metrics = (run / "metrics.csv").read_text()
     assert main(["train", "--resume", str(run)]) == 0
     assert (run / "metrics.csv").read_text() == metrics  # no epoch trained
-    assert "training finished after epoch 2" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "training finished after epoch 2" in printed.out
+    assert "recalibrate batch norm, best.keras" in printed.err  # its progress bar
     assert "recalibrated" in json.loads((run / "state.json").read_text())
 
 

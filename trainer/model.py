@@ -15,9 +15,11 @@ def import_keras():
     TensorFlow 2.20/2.21 crash while training on AVX-512 CPUs in oneDNN's 1x1 stride-2 convolution;
     capping oneDNN at AVX2 fixes it at no speed cost.
     """
+    from ferlite.quiet import native_logging_silenced
+
     os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+    with native_logging_silenced():  # TensorFlow's C++ notices and warnings (TF_CPP_MIN_LOG_LEVEL=3), unless -v
+        import keras
 
     return keras
 
