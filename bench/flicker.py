@@ -79,6 +79,7 @@ def main() -> None:
         if name == "kiosk":
             with open(truth, newline="") as f:
                 rows = list(csv.DictReader(f))
+            rows = [r for r in rows if r["label"]]  # frames with a face
             changes_at = [float(b["time"]) for a, b in zip(rows, rows[1:]) if a["label"] != b["label"]]
         print(f"{name}: {len(frames)} frames, {seconds:.1f} s")
         for hold in args.hold:

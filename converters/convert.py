@@ -2,7 +2,9 @@
 
 The labels, input size and pixel format travel in a sidecar JSON next to each .tflite file. A parity
 check is part of conversion: the Keras model and each TFLite file are evaluated on the same split, and
-conversion fails (exit code 1) if int8 loses more than --max-drop points of accuracy.
+conversion fails (exit code 1) if int8 loses more than --max-drop points of accuracy. A data set with no
+validation split is checked on the faces `ferlite train` held out of it (trainer/finetune.py). Writing into
+the installed package's model folder (the bundled models) needs --replace-bundled.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ferlite.converters.tflite import MIN_SAMPLES
 from ferlite.errors import FerliteError, UsageError, require
+
+#: int8 calibration faces by default (fewer when the calibration split has fewer, down to MIN_SAMPLES).
+DEFAULT_SAMPLES = 300
 
 
 class ConversionError(FerliteError):
@@ -93,9 +99,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-split", default="", help="split for the parity check (default: PublicTest, else val)")
     p.add_argument("--precision", nargs="+", choices=["int8", "float16", "float32"], default=["int8", "float16"],
                    help="precisions to export")
-    p.add_argument("--samples", type=int, default=300, help="representative faces for int8 calibration (100-500)")
+    p.add_argument("--samples", type=int, default=None,
+                   help="representative faces for int8 calibration, 20-500 (default: 300, or every face of the "
+                        "calibration split when it has fewer)")
     p.add_argument("--max-drop", type=float, default=1.0, help="largest accuracy loss allowed for int8, in points")
     p.add_argument("--out", type=Path, default=Path("models"), help="output folder")
+    p.add_argument("--replace-bundled", action="store_true",
+                   help="allow --out to be the installed package's model folder (replaces the bundled models)")
     p.add_argument("--name", default="", help="file stem (default ferlite_<arch>)")
     p.add_argument("--mirror", action="store_true",
                    help="build flip averaging into the model: it classifies each face and its mirror image in one "
@@ -116,11 +126,29 @@ class Source:
     arch: str
 
 
+def bundled_models_folder() -> Path:
+    """The installed package's model folder (edge/models of an editable install)."""
+    from importlib import resources
+
+    return Path(str(resources.files("ferlite.edge") / "models"))
+
+
+def run_seed(keras_path: Path) -> int:
+    """The seed of the training run a model comes from (0 when it is not in a run folder)."""
+    config = keras_path.parent / "config.json"
+    return json.loads(config.read_text()).get("seed", 0) if config.is_file() else 0
+
+
 def check_options(args: argparse.Namespace) -> None:
     if args.shift < 0 or args.shift > 8:
         raise UsageError(f"--shift {args.shift}: use 0 (off) to 8 pixels")
-    if not 100 <= args.samples <= 500:
-        raise UsageError(f"--samples {args.samples}: use 100 to 500 calibration faces")
+    if args.samples is not None and not MIN_SAMPLES <= args.samples <= 500:
+        raise UsageError(f"--samples {args.samples}: use {MIN_SAMPLES} to 500 calibration faces")
+    bundled = bundled_models_folder()
+    if args.out.resolve() == bundled.resolve() and not args.replace_bundled:
+        raise UsageError(f"--out {args.out}: that is the installed package's model folder ({bundled}); writing there "
+                         "replaces the bundled models for every user of this install. Choose another folder and "
+                         "pass the model with --model, or add --replace-bundled to do it on purpose")
 
 
 def load_model(keras, path: Path) -> Source:
@@ -142,6 +170,10 @@ def load_data(args: argparse.Namespace, src: Source):
 
     df = dataset.load(args.data)
     train_split, val_split = default_split_names(set(df["split"].dropna()))
+    if not args.val_split and val_split not in set(df["split"].dropna()):
+        from ferlite.trainer.finetune import hold_out
+
+        df, _ = hold_out(df, train_split, val_split, run_seed(src.path))  # the faces `ferlite train` held out
     val_split = args.val_split or val_split
     val = load_split(df, val_split, list(src.labels), src.size, progress=False)
     val_data = EvalData(val.x, [src.labels[i] for i in val.y], dataset.describe(args.data, val_split))
@@ -158,10 +190,14 @@ def calibration(args: argparse.Namespace, df, split: str, src: Source):
         raise UsageError(f"--calib-split {split}: the data set has no faces in this split "
                          f"(splits: {', '.join(sorted(set(df['split'].dropna())))})")
     faces = load_split(df, split, list(src.labels), src.size, progress=False).x
-    if len(faces) < args.samples:
-        raise UsageError(f"--samples {args.samples}: the {split!r} split has only {len(faces)} faces with the "
-                         "model's labels to calibrate int8 with (give fewer, at least 100, or another --calib-split)")
-    return Int8Config.for_full_integer(faces, args.samples)
+    samples = args.samples or max(MIN_SAMPLES, min(DEFAULT_SAMPLES, len(faces)))
+    if len(faces) < samples:
+        raise UsageError(f"--samples {samples}: the {split!r} split has only {len(faces)} faces with the model's "
+                         f"labels to calibrate int8 with (give fewer, at least {MIN_SAMPLES}, or another "
+                         "--calib-split)")
+    if samples < DEFAULT_SAMPLES:
+        print(f"int8 calibration on {samples} faces of {split!r} (the default is {DEFAULT_SAMPLES})")
+    return Int8Config.for_full_integer(faces, samples)
 
 
 def export(graph, precision: str, out: Path, info, int8_config, val_data) -> dict:

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+#: The fewest calibration faces accepted for int8 (a small capture of your own has few; 300 is the default).
+MIN_SAMPLES = 20
+
+
 @dataclass(frozen=True)
 class Int8Config:
     """Full-integer quantisation: int8 input and output, per-channel weights."""
@@ -32,8 +36,8 @@ class Int8Config:
     def for_full_integer(cls, faces: np.ndarray, samples: int = 300, seed: int = 0) -> Int8Config:
         import numpy as np
 
-        if len(faces) < 100:
-            raise ValueError(f"int8 calibration needs at least 100 faces, got {len(faces)}")
+        if len(faces) < MIN_SAMPLES:
+            raise ValueError(f"int8 calibration needs at least {MIN_SAMPLES} faces, got {len(faces)}")
         idx = np.random.default_rng(seed).choice(len(faces), size=min(samples, len(faces)), replace=False)
         return cls(faces[np.sort(idx)])
 
@@ -67,11 +71,14 @@ def _converter(model):
 
 
 def _convert(conv) -> bytes:
-    """Run a converter without the SavedModel export listing it prints to stdout."""
+    """Run a converter without the SavedModel export listing it prints to stdout, nor (unless -v) the
+    converter's C++ logging on stderr."""
     import contextlib
     import io
 
-    with contextlib.redirect_stdout(io.StringIO()):
+    from ferlite.quiet import native_logging_silenced
+
+    with contextlib.redirect_stdout(io.StringIO()), native_logging_silenced():
         return conv.convert()
 
 

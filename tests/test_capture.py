@@ -87,9 +87,19 @@ def test_short_clip_is_an_error_and_keeps_what_was_saved(tmp_path, capsys):
     assert run_capture(short, out) == 1
     err = capsys.readouterr().err
     assert "2 of 3 frames of 'surprise'" in err
+    assert "These options need about 4.0 s of video" in err and "shorter --countdown, --interval or --count" in err
     rows = read_manifest(out)
     assert [r["label"] for r in rows] == ["happy"] * COUNT + ["surprise"] * 2
     assert all((out / r["path"]).is_file() for r in rows)
+
+
+def test_the_bundled_sample_clip_is_too_short_for_the_defaults_and_says_so(tmp_path, capsys):
+    out = tmp_path / "kiosk"
+    assert main(["capture", "--source", str(Path(__file__).parents[1] / "edge/data/sample.mp4"), "--subject", "alice",
+                 "--expressions", "happy,surprise,neutral", "--out", str(out), "--no-window"]) == 1
+    err = capsys.readouterr().err
+    assert "These options need about 26.1 s of video" in err  # 3 x (3 s + 19 x 0.3 s); the clip lasts 6 s
+    assert len(read_manifest(out)) == 9  # frames 45, 50, ..., 85 of 90 (15 frames/s): saved, and kept
 
 
 def test_bogus_expression_is_a_usage_error(clip, tmp_path, capsys):

@@ -52,6 +52,10 @@ class CapturePlan:
     countdown: float
     interval: float
 
+    def seconds(self) -> float:
+        """Seconds of source needed: per expression, the countdown and then ``count`` frames ``interval`` apart."""
+        return len(self.labels) * (self.countdown + (self.count - 1) * self.interval)
+
 
 class ImageWriter:
     """Writes frames as JPEGs under ``images/capture/<subject>/<label>/`` and appends a manifest row for
@@ -225,7 +229,9 @@ def run_capture(source, plan: CapturePlan, ui, writer: ImageWriter) -> dict[str,
             raise CaptureIncomplete(
                 f"source {source.name} ended after {saved} of {plan.count} frames of '{label}' were saved"
                 + (f" ({', '.join(rest)} not captured)" if rest else "")
-                + "; the images saved so far are in the manifest"
+                + f"; the images saved so far are in the manifest. These options need about {plan.seconds():.1f} s "
+                "of video (per expression: --countdown, then --count frames --interval apart): give a longer "
+                "recording, or a shorter --countdown, --interval or --count"
             )
     return dict(writer.saved)
 

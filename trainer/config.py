@@ -46,6 +46,7 @@ class TrainConfig:
     threads: int = 0
     init: str = ""
     recalibrate: bool = True
+    deterministic: bool = False
     train_split: str = ""
     val_split: str = ""
     classes: tuple[str, ...] = ()

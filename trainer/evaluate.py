@@ -45,12 +45,34 @@ def load_fer_csv(path: Path, usage: str) -> EvalData:
     return EvalData(x, [FER2013_LABELS[int(e)] for e in part["emotion"]], f"{path.name}:{usage}")
 
 
-def load_dataset_split(path: str, split: str | None, size: int) -> EvalData:
+def is_fer_csv(path: Path) -> bool:
+    """Whether ``path`` is a FER2013-layout csv (an ``emotion`` and a ``pixels`` column), not a manifest,
+    whatever the file is called."""
+    import gzip
+
+    if not path.is_file() or path.suffix not in (".csv", ".gz"):
+        return False
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", newline="") as f:
+            header = {name.strip() for name in f.readline().split(",")}
+    except (OSError, UnicodeDecodeError, EOFError):
+        return False
+    return {"emotion", "pixels"} <= header
+
+
+def load_dataset_split(path: str, split: str | None, size: int, seed: int = 0) -> EvalData:
+    """A data set's split; with no validation split, the one ``ferlite train`` held out of the training
+    rows (trainer/finetune.py: by person, or in time for one person; ``seed`` as the run's)."""
     from ferlite.trainer import dataset
     from ferlite.trainer.data import default_split_names, load_split
+    from ferlite.trainer.finetune import hold_out
 
     df = dataset.load(path)
-    split = split or default_split_names(set(df["split"].dropna()))[1]
+    auto_train, auto_val = default_split_names(set(df["split"].dropna()))
+    if not split and auto_val not in set(df["split"].dropna()) and auto_train in set(df["split"].dropna()):
+        df, _ = hold_out(df, auto_train, auto_val, seed)
+    split = split or auto_val
     classes = sorted(set(df["label"].dropna()))
     s = load_split(df, split, classes, size, progress=False)
     return EvalData(s.x, [classes[i] for i in s.y], dataset.describe(path, split))
@@ -99,10 +121,11 @@ def metrics(true: list[str], probs: np.ndarray, labels: tuple[str, ...]) -> dict
     pred = probs.argmax(1)
     idx = list(range(len(labels)))
     p, r, f, n = precision_recall_fscore_support(y, pred, labels=idx, zero_division=0)
+    seen = sorted(set(y.tolist()) | set(pred.tolist()))  # macro-F1 over the classes in the data or predicted
     return {
         "n": int(len(y)),
         "accuracy": float(accuracy_score(y, pred)),
-        "macro_f1": float(f1_score(y, pred, labels=idx, average="macro", zero_division=0)),
+        "macro_f1": float(f1_score(y, pred, labels=seen, average="macro", zero_division=0)),
         "per_class": {labels[i]: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
                                   "support": int(n[i])} for i in idx},
         "labels": list(labels),
@@ -147,8 +170,7 @@ def run(args: argparse.Namespace) -> int:
     data_path = Path(args.data)
     if not data_path.exists():
         raise UsageError(f"{data_path}: no such file or folder")
-    is_fer_csv = data_path.is_file() and data_path.name != "manifest.csv" and data_path.suffix in (".csv", ".gz")
-    if is_fer_csv:
+    if is_fer_csv(data_path):
         data = load_fer_csv(data_path, args.usage or "PublicTest")
     else:
         if args.usage:
@@ -156,7 +178,9 @@ def run(args: argparse.Namespace) -> int:
         from ferlite.edge.classification.modelinfo import ModelInfo
 
         size = ModelInfo.for_model(model).input_size if ModelInfo.sidecar(model).exists() else 48
-        data = load_dataset_split(args.data, args.split or None, size)
+        run_config = model.parent / "config.json"
+        seed = json.loads(run_config.read_text()).get("seed", 0) if run_config.is_file() else 0
+        data = load_dataset_split(args.data, args.split or None, size, seed)
     result = evaluate(model, data, flip=args.flip)
     print(f"{model} on {data.name} ({result['n']} faces{', flip-averaged' if args.flip else ''})")
     print(summary_table(result))

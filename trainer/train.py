@@ -6,7 +6,8 @@ config.json, metrics.csv (one row per epoch) and state.json. Checkpoints are wri
 of the best and last models are re-estimated on the clean training faces (trainer/recalibrate.py) and
 the better of the two becomes best.keras if it is at least as good as before. Fine-tune the bundled model on a
 small data set of your own with --init bundled (--init fast for the small model): lower learning rate,
-fewer epochs (see --help defaults).
+fewer epochs (see --help defaults), the init model's classes kept and a hold-out that suits one person
+(trainer/finetune.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import csv
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -108,6 +110,8 @@ def start(keras, cfg: TrainConfig, run_dir: Path, resume: bool) -> dict:
     """Threads, the run's state (read back when resuming) and the random seed; returns the state."""
     import tensorflow as tf
 
+    if cfg.deterministic:  # the same run gives the same model, bit for bit (parallel input pipeline included)
+        tf.config.experimental.enable_op_determinism()
     if cfg.threads:
         tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
         tf.config.threading.set_inter_op_parallelism_threads(cfg.threads)
@@ -126,12 +130,16 @@ def prepare_data(keras, cfg: TrainConfig, state: dict) -> tuple[TrainConfig, Tra
 
     from ferlite.trainer import dataset as ds_mod
     from ferlite.trainer.data import class_names, default_split_names, load_split, make_dataset
+    from ferlite.trainer.finetune import hold_out, keep_label_set
 
     df = ds_mod.load(cfg.data)
     auto_train, auto_val = default_split_names(set(df["split"].dropna()))
     cfg = replace(cfg, train_split=cfg.train_split or auto_train, val_split=cfg.val_split or auto_val)
     if cfg.val_split not in set(df["split"].dropna()):
-        df = hold_out(df, cfg.train_split, cfg.val_split, cfg.seed)
+        df, state["hold_out"] = hold_out(df, cfg.train_split, cfg.val_split, cfg.seed)
+    if cfg.init and not cfg.classes:
+        train_labels = set(df.loc[df["split"] == cfg.train_split, "label"].dropna())
+        cfg, state["kept_classes"] = keep_label_set(cfg, train_labels, init_path(cfg.init))
     cfg = replace(cfg, classes=cfg.classes or tuple(class_names(df)))
     train_s = load_split(df, cfg.train_split, list(cfg.classes), cfg.input_size)
     val_s = load_split(df, cfg.val_split, list(cfg.classes), cfg.input_size)
@@ -229,24 +237,6 @@ def _final_report(keras, run_dir: Path, cfg: TrainConfig, val_s) -> None:
     print(summary_table(result))
 
 
-def hold_out(df, train_split: str, val_split: str, seed: int, fraction: float = 0.2):
-    """A data set with no validation split (e.g. kiosk captures): hold out a stratified fifth of the
-    training rows, grouped by person when subjects are known."""
-    from ferlite.trainer.splits import assign_splits
-
-    rows = df[df["split"] == train_split].to_dict("records")
-    for r in rows:
-        r["split"] = ""
-        r["subject"] = "" if str(r.get("subject")) in ("nan", "<NA>", "None") else r.get("subject", "")
-    assign_splits(rows, fraction, 0.0, seed)
-    mapping = {"train": train_split, "val": val_split}
-    out = df.copy()
-    out.loc[df["split"] == train_split, "split"] = [mapping[r["split"]] for r in rows]
-    print(f"no {val_split!r} split: held out {sum(r['split'] == 'val' for r in rows)} of {len(rows)} "
-          f"{train_split!r} images for validation")
-    return out
-
-
 def init_path(init: str) -> Path:
     """--init: a .keras path, or a bundled model by name ("bundled" and "default" are the default model)."""
     from ferlite.edge.assets import KERAS_CLASSIFIERS, bundled_keras_model
@@ -308,6 +298,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-recalibrate", dest="recalibrate", action="store_false",
                    help="keep the batch-norm statistics of training (by default they are re-estimated on the "
                         "clean training faces at the end)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="make the run reproducible bit for bit (TensorFlow's op determinism; may be slower)")
     p.add_argument("--train-split", default="", help="split to train on (default Training, else train)")
     p.add_argument("--val-split", default="", help="split to select on (default PublicTest, else val)")
     p.add_argument("--project", type=Path, default=Path("runs/train"), help="folder holding the run folders")
@@ -339,7 +331,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         teachers=tuple(str(teacher_path(t)) for t in teachers), distill=args.distill if teachers else 0.0,
         temperature=args.temperature, erase=args.erase,
         aug_strength=args.aug_strength, patience=args.patience, seed=args.seed, threads=args.threads,
-        init=args.init, recalibrate=args.recalibrate, train_split=args.train_split, val_split=args.val_split,
+        init=args.init, recalibrate=args.recalibrate, deterministic=args.deterministic,
+        train_split=args.train_split, val_split=args.val_split,
     )
 
 
@@ -356,7 +349,14 @@ def run(args: argparse.Namespace) -> int:
         cfg = config_from_args(args)
         run_dir = next_run_dir(args.project, args.name)
     t0 = time.time()
-    cfg, state = train(cfg, run_dir, resume=bool(args.resume))
+    try:
+        cfg, state = train(cfg, run_dir, resume=bool(args.resume))
+    except KeyboardInterrupt:
+        if (run_dir / "last.keras").exists():
+            print(f"\ninterrupted; the last finished epoch is saved: resume with  ferlite train --resume {run_dir}",
+                  file=sys.stderr)
+        raise
+    notes = "".join(f"; {state[k]}" for k in ("hold_out", "kept_classes") if state.get(k))
     print(f"done in {(time.time() - t0) / 60:.1f} min: best {cfg.val_split} accuracy {state['best']:.4f} "
-          f"at epoch {state['best_epoch']}; models in {run_dir}")
+          f"at epoch {state['best_epoch']}; models in {run_dir}{notes}")
     return 0

@@ -1,0 +1,53 @@
+"""The README's console examples, held to the real output of the commands they show.
+
+A console block is the fenced ``console`` block that follows a marker comment ``<!-- console: NAME -->`` in
+README.md. A test runs the block's commands, builds the block from their real output (``$ command`` lines,
+each followed by what it printed) and compares it with the README's, timings masked: durations, rates and
+the model's latency vary from run to run; every other figure must match. ``FERLITE_UPDATE_DOCS=1`` makes the
+test rewrite the block from the run instead (then review the diff and commit it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+#: Figures that change from run to run: durations and rates. Masked on both sides before comparing.
+TIMINGS = re.compile(r"\d+(\.\d+)?\s?(ms|s|min|frames/s|img/s)\b")
+
+
+def mask(text: str) -> str:
+    return TIMINGS.sub("<t>", text)
+
+
+def block_span(text: str, name: str) -> tuple[int, int]:
+    """Start and end offsets of the body of the console block after ``<!-- console: NAME -->``."""
+    marker = f"<!-- console: {name} -->"
+    at = text.index(marker)
+    start = text.index("```console\n", at) + len("```console\n")
+    end = text.index("```", start)
+    return start, end
+
+
+def render(runs: list[tuple[str, str]]) -> str:
+    """``$ command`` and its output, for each (command, output)."""
+    return "".join(f"$ {command}\n{output.rstrip()}\n" + ("\n" if i < len(runs) - 1 else "")
+                   for i, (command, output) in enumerate(runs))
+
+
+def check(name: str, runs: list[tuple[str, str]]) -> None:
+    """Assert that the README's block NAME is what ``runs`` printed (timings masked), or rewrite it when
+    FERLITE_UPDATE_DOCS=1."""
+    text = README.read_text()
+    start, end = block_span(text, name)
+    actual = render(runs)
+    if os.environ.get("FERLITE_UPDATE_DOCS") == "1":
+        README.write_text(text[:start] + actual + text[end:])
+        return
+    documented = text[start:end]
+    assert mask(documented) == mask(actual), (
+        f"README.md's console block {name!r} no longer matches what its commands print; rerun this test with "
+        f"FERLITE_UPDATE_DOCS=1 to rewrite it, and review the diff.\n--- README\n{documented}\n--- actual\n{actual}")

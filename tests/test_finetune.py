@@ -1,0 +1,111 @@
+"""Fine-tuning on your own data: the hold-out for one person, the label set kept from the init model, convert's
+guard on the bundled models, and the quiet, interruptible training command (real CLI, real data)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ferlite.cli import main
+from ferlite.edge.assets import bundled_keras_model
+from ferlite.errors import UsageError
+from ferlite.trainer.config import TrainConfig
+from ferlite.trainer.finetune import KEEP_DISTILL, hold_out, init_classes, keep_label_set
+
+ROOT = Path(__file__).resolve().parents[1]
+FACES = ROOT / "tests" / "data" / "faces"
+SEVEN = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+def capture_rows(subjects: list[str], per_label: int = 10) -> pd.DataFrame:
+    rows = [{"path": f"{s}_{label}_{i:04d}.jpg", "label": label, "split": "train", "subject": s}
+            for s in subjects for label in ("happy", "neutral") for i in range(per_label)]
+    return pd.DataFrame(rows)
+
+
+def test_one_person_is_held_out_in_time(capsys):
+    df, note = hold_out(capture_rows(["alice"]), "train", "val", seed=0)
+    val = df[df["split"] == "val"]
+    assert len(val) == 4 and sorted(set(val["label"])) == ["happy", "neutral"]
+    assert set(val["path"]) == {f"alice_{label}_{i:04d}.jpg" for label in ("happy", "neutral") for i in (8, 9)}
+    assert "one person (alice): the last 20% of each expression's images" in note
+    assert note in capsys.readouterr().out
+
+
+def test_several_people_are_held_out_by_person():
+    df, note = hold_out(capture_rows(["alice", "bob", "carol", "dan", "eve"]), "train", "val", seed=0)
+    val, train = df[df["split"] == "val"], df[df["split"] == "train"]
+    assert len(val) > 0 and not set(val["subject"]) & set(train["subject"])
+    assert "grouped by person" in note
+
+
+def test_too_few_images_to_hold_out_is_a_usage_error():
+    with pytest.raises(UsageError, match="too few to hold any out"):
+        hold_out(capture_rows(["alice"], per_label=1), "train", "val", seed=0)
+
+
+def test_init_keeps_the_bundled_label_set(capsys):
+    path = bundled_keras_model()
+    assert init_classes(path) == SEVEN
+    cfg, note = keep_label_set(TrainConfig(data="x", init="bundled"), {"happy", "neutral"}, path)
+    assert cfg.classes == SEVEN and cfg.teachers == (str(path),) and cfg.distill == KEEP_DISTILL
+    assert "no training images of angry, disgust, fear, sad, surprise" in note
+    cfg, note = keep_label_set(TrainConfig(data="x", init="bundled"), set(SEVEN), path)
+    assert cfg.classes == SEVEN and cfg.teachers == () and note == ""
+    with pytest.raises(UsageError, match="also has contempt"):
+        keep_label_set(TrainConfig(data="x", init="bundled"), {"happy", "contempt"}, path)
+
+
+def test_convert_refuses_the_bundled_model_folder(tmp_path, capsys):
+    models = Path(str(bundled_keras_model().parent))
+    before = {p.name: p.stat().st_mtime_ns for p in models.iterdir()}
+    assert main(["convert", str(bundled_keras_model()), "--data", str(FACES), "--out", str(models)]) == 2
+    err = capsys.readouterr().err
+    assert "installed package's model folder" in err and "--replace-bundled" in err
+    assert {p.name: p.stat().st_mtime_ns for p in models.iterdir()} == before
+
+
+def test_convert_calibrates_on_a_small_capture(tmp_path, capsys):
+    assert main(["convert", str(bundled_keras_model()), "--data", str(FACES), "--out", str(tmp_path),
+                 "--precision", "int8", "--max-drop", "100"]) == 0
+    assert "int8 calibration on 108 faces of 'train' (the default is 300)" in capsys.readouterr().out
+    assert main(["convert", str(bundled_keras_model()), "--data", str(FACES), "--out", str(tmp_path),
+                 "--samples", "10"]) == 2
+    assert "--samples 10: use 20 to 500" in capsys.readouterr().err
+
+
+def run_ferlite(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ferlite", *args], capture_output=True, text=True, timeout=300,
+                          cwd=ROOT, **kwargs)
+
+
+def test_tensorflow_logging_is_silent_unless_verbose(tmp_path):
+    command = ["evaluate", "--model", str(bundled_keras_model()), "--data", str(FACES), "--split", "val"]
+    quiet = run_ferlite(*command)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == "", quiet.stderr  # no oneDNN notice, no absl warnings
+    loud = run_ferlite("-v", *command)
+    assert loud.returncode == 0 and "oneDNN" in loud.stderr
+
+
+def test_ctrl_c_in_train_says_how_to_resume(tmp_path):
+    project = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "ferlite", "train", str(FACES), "--arch", "tiny", "--epochs", "500",
+                             "--project", str(project)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        for line in proc.stdout:
+            if line.startswith("epoch   2/"):  # last.keras holds a finished epoch
+                proc.send_signal(signal.SIGINT)
+                break
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert f"resume with  ferlite train --resume {project / 'exp'}" in err

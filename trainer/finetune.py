@@ -1,0 +1,109 @@
+"""Fine-tuning on a small data set of your own: the validation hold-out and the label set kept from the init model.
+
+A data set with no validation split gets one held out of its training rows. With several people (``subject``)
+the hold-out is grouped by person, so nobody is on both sides; with one person it is split in time instead: the
+last fifth of each expression's images, in manifest order (capture order), which are the frames furthest in time
+from the ones trained on. Fine-tuning (``--init``) keeps the init model's classes: a capture of some expressions
+still gives a model of all seven, and the classes with no training faces are kept by distilling the init model
+on the same faces (its probabilities are part of every target), unless ``--teacher`` names other teachers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+from ferlite.errors import UsageError
+from ferlite.trainer.config import TrainConfig
+
+#: Share of the training rows held out for validation when the data set has no validation split.
+HOLD_OUT = 0.2
+#: Weight of the init model's probabilities in the targets when some of its classes have no training faces.
+KEEP_DISTILL = 0.5
+
+
+def _subject(value) -> str:
+    return "" if str(value) in ("nan", "<NA>", "None") else str(value or "")
+
+
+def hold_out(df, train_split: str, val_split: str, seed: int, fraction: float = HOLD_OUT):
+    """A data set with no validation split (e.g. kiosk captures): hold out a fifth of the training rows,
+    grouped by person when several are known, else in time within the one person. Returns the new data
+    frame and a sentence saying what was held out."""
+    rows = df[df["split"] == train_split].to_dict("records")
+    subjects = {_subject(r.get("subject")) for r in rows}
+    if len(subjects) == 1 and "" not in subjects:
+        split = _split_in_time(rows, fraction)
+        how = (f"one person ({subjects.pop()}): the last {fraction:.0%} of each expression's images, "
+               "in capture order, held out")
+    else:
+        split = _split_grouped(rows, fraction, seed)
+        how = ("a stratified sample, grouped by person, held out" if all(subjects) and len(subjects) > 1
+               else "a stratified sample held out (no person ids)")
+    out = df.copy()
+    out.loc[df["split"] == train_split, "split"] = [val_split if s == "val" else train_split for s in split]
+    held = sum(s == "val" for s in split)
+    if held == 0:
+        raise UsageError(f"no {val_split!r} split, and {len(rows)} {train_split!r} image(s) are too few to hold "
+                         f"any out: capture more, or give a validation split (--val-split)")
+    note = f"no {val_split!r} split: {how} for validation ({held} of {len(rows)} images)"
+    print(note)
+    return out, note
+
+
+def _split_in_time(rows: list[dict], fraction: float) -> list[str]:
+    """The last ``fraction`` of each label's rows (at least one when it has two or more) -> "val"."""
+    split = ["train"] * len(rows)
+    by_label: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_label.setdefault(r["label"], []).append(i)
+    for indices in by_label.values():
+        n = min(max(1, math.ceil(fraction * len(indices))), len(indices) - 1)
+        for i in indices[len(indices) - n:]:
+            split[i] = "val"
+    return split
+
+
+def _split_grouped(rows: list[dict], fraction: float, seed: int) -> list[str]:
+    from ferlite.trainer.splits import assign_splits
+
+    rows = [dict(r, split="", subject=_subject(r.get("subject"))) for r in rows]
+    assign_splits(rows, fraction, 0.0, seed)
+    return [r["split"] for r in rows]
+
+
+def init_classes(path: Path) -> tuple[str, ...]:
+    """The classes of a .keras model: from its sidecar (``<stem>.json``, as convert and the bundled models
+    write) or its run folder's config.json."""
+    for candidate, key in ((path.with_suffix(".json"), "labels"), (path.parent / "config.json", "classes")):
+        if candidate.is_file():
+            try:
+                classes = json.loads(candidate.read_text()).get(key)
+            except (OSError, ValueError):
+                continue
+            if classes:
+                return tuple(classes)
+    raise UsageError(f"--init {path}: cannot tell its classes (no {path.with_suffix('.json').name} with 'labels' "
+                     "beside it, and no config.json of a run folder)")
+
+
+def keep_label_set(cfg: TrainConfig, train_labels: set[str], init_file: Path) -> tuple[TrainConfig, str]:
+    """Fine-tuning: the init model's classes, with those that have no training faces kept by distilling the
+    init model on the same faces. Returns the config and a sentence for the summary ("" when all have data)."""
+    classes = init_classes(init_file)
+    unknown = sorted(train_labels - set(classes))
+    if unknown:
+        raise UsageError(f"--init {cfg.init}: its classes are {', '.join(classes)}; the data set also has "
+                         f"{', '.join(unknown)}: train without --init to change the label set")
+    cfg = replace(cfg, classes=classes)
+    missing = [c for c in classes if c not in train_labels]
+    if not missing:
+        return cfg, ""
+    if not cfg.teachers:
+        cfg = replace(cfg, teachers=(str(init_file),), distill=KEEP_DISTILL)
+    note = (f"no training images of {', '.join(missing)}: the model keeps all {len(classes)} classes of --init "
+            f"{cfg.init}, and learns them from its teacher(s) on your faces (distill {cfg.distill:g})")
+    print(note)
+    return cfg, note
