@@ -96,7 +96,7 @@ class ClipServer:
     """Serves a clip over HTTP as an unseekable stream at about ``rate`` bytes/s. Clearing ``flowing``
     stalls it mid-stream with the connection open, as a frozen network camera would."""
 
-    def __init__(self, data: bytes, rate: float = 400_000, chunk: int = 4096):
+    def __init__(self, data: bytes, rate: float = 400_000, chunk: int = 4096, port: int = 0):
         self.flowing = threading.Event()
         self.flowing.set()
         self._closing = threading.Event()
@@ -122,7 +122,8 @@ class ClipServer:
             def log_message(self, *args) -> None:
                 pass
 
-        self._httpd = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        socketserver.ThreadingTCPServer.allow_reuse_address = True  # the same port again after an outage
+        self._httpd = socketserver.ThreadingTCPServer(("127.0.0.1", port), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()

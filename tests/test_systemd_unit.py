@@ -173,6 +173,11 @@ for name, kind in (("reg", stat.S_IFREG), ("fifo", stat.S_IFIFO), ("sock", stat.
                    ("chr", stat.S_IFCHR), ("blk", stat.S_IFBLK)):
     os.mknod(f"{nodes}/{name}", kind, os.makedev(0, 0))
 os.chmod(nodes + "/dir", 0)
+small = os.environ.get("FERLITE_TEST_TMPFS")  # "DIR:SIZE": a small file system there, to fill up
+if small:
+    folder, size = small.rsplit(":", 1)
+    os.makedirs(folder, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", folder], check=True)
 os.execv("/lib/systemd/systemd", ["systemd", "--user"])
 """
 
@@ -181,8 +186,9 @@ USER_WATCHDOG_S = 3
 DROPPED = ("User", "Group", "SupplementaryGroups", "DevicePolicy", "DeviceAllow")
 
 
-def user_unit(text: str, ferlite: Path, config: Path, log: Path) -> str:
-    """The shipped unit, adapted for `systemd --user` running this checkout on a recorded clip."""
+def user_unit(text: str, ferlite: Path, config: Path, log: Path, network: bool = False) -> str:
+    """The shipped unit, adapted for `systemd --user` running this checkout on a recorded clip (with
+    ``network``, the drop-in systemd/README.md gives for a network camera)."""
     replaced = {
         "ExecStart": f"{ferlite} run --config {config}",
         "WatchdogSec": str(USER_WATCHDOG_S),  # a quick test
@@ -194,6 +200,8 @@ def user_unit(text: str, ferlite: Path, config: Path, log: Path) -> str:
     }
     if Path(sys.base_prefix).is_relative_to("/root") or Path(sys.base_prefix).is_relative_to("/home"):
         replaced["ProtectHome"] = "read-only"  # this interpreter lives in a home directory (pyenv)
+    if network:
+        replaced.update(RestrictAddressFamilies="AF_UNIX AF_NETLINK AF_INET AF_INET6", IPAddressDeny="")
     out = []
     for line in text.splitlines():
         key = line.split("=", 1)[0].strip() if "=" in line and not line.startswith("#") else None
@@ -229,9 +237,11 @@ def _can_run_user_manager() -> str | None:
 class UserManager:
     """`systemd --user` in a private mount namespace, with its runtime, config and state under ``base``."""
 
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, small_state: str = ""):
         self.env = dict(os.environ, XDG_RUNTIME_DIR=str(base / "runtime"), XDG_CONFIG_HOME=str(base / "config"),
                         XDG_STATE_HOME=str(base / "state"))
+        if small_state:  # a tmpfs of this size where StateDirectory=ferlite lands (systemd 252: XDG_CONFIG_HOME)
+            self.env["FERLITE_TEST_TMPFS"] = f"{base / 'config' / 'ferlite'}:{small_state}"
         for name in ("runtime", "config/systemd/user", "state"):
             (base / name).mkdir(parents=True, exist_ok=True)
         (base / "runtime").chmod(0o700)
@@ -344,3 +354,103 @@ def test_unit_runs_under_a_real_systemd_and_the_watchdog_restarts_a_hung_loop():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(hung_pid, signal.SIGKILL)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _started_unit(base: Path, config_text: str, small_state: str = "", network: bool = False) -> UserManager:
+    ferlite = Path(sys.executable).with_name("ferlite")
+    if not ferlite.exists():
+        pytest.skip(f"{ferlite} not found: `pip install -e .` in this venv")
+    config = base / "config.toml"
+    config.write_text(config_text)
+    manager = UserManager(base, small_state)
+    unit = user_unit(UNIT.read_text(), ferlite, config, base / "service.log", network)
+    (base / "config/systemd/user/ferlite.service").write_text(unit)
+    manager.systemctl("daemon-reload")
+    manager.systemctl("start", "ferlite.service", timeout=150)
+    return manager
+
+
+def _final_count(log: str) -> int:
+    return int(re.search(r"stopped after \d+ frames; (\d+) rows logged", log).group(1))
+
+
+@pytest.mark.skipif(_can_run_user_manager() is not None, reason=str(_can_run_user_manager()))
+def test_a_full_disk_under_the_unit_degrades_and_recovers_without_losing_rows():
+    base = Path(tempfile.mkdtemp(prefix="ferlite-full-", dir="/tmp"))
+    manager = None
+    try:
+        clip = write_clip(base / "clip.avi", 90, fps=15)
+        manager = _started_unit(base, f'[source]\nspec = "{clip}"\nloop = true\n[log]\ncommit_interval = 0.5\n'
+                                      'log_interval = 0\n[service]\nstatus_interval = 0.5\n', small_state="8M")
+        state_dir = base / "config" / "ferlite"
+        db = state_dir / "expressions.db"
+        inside = ["nsenter", "-t", str(manager.proc.pid), "-m", "--"]  # the tmpfs lives in the manager's namespace
+        wait_until(lambda: _rows_in(inside, db) > 50, 60, "rows before the disk fills")
+        subprocess.run([*inside, "sh", "-c", f"dd if=/dev/zero of={state_dir}/filler bs=64k 2>/dev/null; sync"])
+        full = wait_until(lambda: "LOG NOT WRITABLE" in (s := manager.show("ferlite.service"))["StatusText"] and s,
+                          60, "STATUS= to say the log is not writable")
+        assert full["ActiveState"] == "active" and full["NRestarts"] == "0", full
+        before_free = _rows_in(inside, db)
+        time.sleep(3)
+        assert manager.show("ferlite.service")["ActiveState"] == "active"
+        subprocess.run([*inside, "rm", f"{state_dir}/filler"], check=True)
+        wait_until(lambda: "LOG NOT WRITABLE" not in manager.show("ferlite.service")["StatusText"], 90,
+                   "the log to be writable again")
+        wait_until(lambda: _rows_in(inside, db) > before_free + 50, 60, "rows after space returned")
+        manager.systemctl("stop", "ferlite.service", timeout=60)
+        log = (base / "service.log").read_text()
+        assert "writable again; wrote the" in log and "Traceback" not in log, log
+        assert _final_count(log) == _rows_in(inside, db), log  # nothing logged before the disk filled is lost
+        assert manager.show("ferlite.service")["NRestarts"] == "0"
+    finally:
+        if manager is not None:
+            manager.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _rows_in(inside: list[str], db: Path) -> int:
+    code = ("import sqlite3, sys\ntry:\n    c = sqlite3.connect(f'file:{sys.argv[1]}?mode=ro', uri=True)\n"
+            "    print(c.execute('SELECT COUNT(*) FROM expressions').fetchone()[0])\nexcept sqlite3.Error:\n"
+            "    print(0)\n")
+    r = subprocess.run([*inside, sys.executable, "-c", code, str(db)], capture_output=True, text=True, timeout=30)
+    return int(r.stdout.strip() or 0)
+
+
+@pytest.mark.skipif(_can_run_user_manager() is not None, reason=str(_can_run_user_manager()))
+def test_a_camera_outage_under_the_unit_ends_with_logging_again_and_no_manual_step():
+    from test_service import ClipServer
+
+    base = Path(tempfile.mkdtemp(prefix="ferlite-outage-", dir="/tmp"))
+    manager = server = None
+    try:
+        clip = write_clip(base / "clip.avi", 90, fps=15)
+        server = ClipServer(clip.read_bytes(), rate=2_000_000)
+        port = int(server.url.split(":")[2].split("/")[0])
+        manager = _started_unit(base, f'[source]\nspec = "{server.url}"\n[log]\ncommit_interval = 0.5\n'
+                                      '[service]\nstatus_interval = 0.5\nreconnect_max_delay = 4.0\n', network=True)
+        db = wait_until(lambda: next((p for p in base.glob("*/ferlite/expressions.db") if _rows(p) > 0), None),
+                        60, "rows from the network camera")
+        server.close()  # the camera is gone: far longer than StartLimitBurst would have allowed restarts for
+        wait_until(lambda: "waiting for the camera" in manager.show("ferlite.service")["StatusText"], 60,
+                   "STATUS= waiting for the camera")
+        time.sleep(OUTAGE_S)
+        state = manager.show("ferlite.service")
+        assert state["ActiveState"] == "active" and state["NRestarts"] == "0", state
+        rows = _rows(db)
+        server = ClipServer(clip.read_bytes(), rate=2_000_000, port=port)  # the camera is back
+        t_back = time.monotonic()
+        wait_until(lambda: _rows(db) > rows, 10, "rows within 10 s of the camera's return")
+        print(f"logging again {time.monotonic() - t_back:.1f} s after a {OUTAGE_S} s outage")
+        state = manager.show("ferlite.service")
+        assert state["NRestarts"] == "0" and state["ActiveState"] == "active", state
+    finally:
+        if manager is not None:
+            manager.close()
+        if server is not None:
+            server.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+#: The camera outage of the proof, in seconds: 10 minutes with FERLITE_OUTAGE_S=600; each retry is as in a
+#: long outage (reconnect_max_delay apart), so a shorter one proves the same in CI time.
+OUTAGE_S = float(os.environ.get("FERLITE_OUTAGE_S", "20"))

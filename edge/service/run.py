@@ -82,8 +82,7 @@ class Service:
         the frame limit, the end of the source or a source error."""
         if self.frames is None:
             if self.failures:
-                delay = self.config.service.backoff(self.failures)
-                if self.signals.pause(delay):
+                if self._wait(self.config.service.backoff(self.failures)):
                     return
             try:
                 self._open_source()
@@ -144,6 +143,17 @@ class Service:
             log.info("ready without a camera (after %.0f s): %s", self.config.service.start_budget, reason)
         self.sd.status(text)
         self._ping()
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep between retries, pinging the watchdog meanwhile; True when a signal cut it short."""
+        period = self.sd.watchdog_period()
+        step = period * self.config.service.watchdog_fraction if period else seconds
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self.signals.pause(min(step, left)):
+                return True
+            self._ping()
+        return False
 
     def _ping(self) -> None:
         """WATCHDOG=1, at most every [service] watchdog_fraction of WatchdogSec: from the frame loop after a frame
