@@ -360,6 +360,18 @@ def test_outside_systemd_the_same_run_works_silently(tmp_path, clip):
     assert db_rows(db) >= 1
 
 
+def test_outside_systemd_a_status_line_goes_to_the_terminal(tmp_path, clip):
+    db = tmp_path / "expressions.db"
+    config = write_config(tmp_path / "config.toml", str(clip), db, source__loop="true", service__status_interval="0.2")
+    proc = start(config, tmp_path / "stderr.log", None, "--max-frames", "300")
+    assert proc.wait(START_TIMEOUT_S) == 0
+    log = (tmp_path / "stderr.log").read_text()
+    lines = re.findall(r"INFO ferlite\.edge\.service\.run: status: [\d.]+ frames/s, \d face\(s\) in view, "
+                       r"(\d+) frames, (\d+) rows logged$", log, re.M)
+    assert len(lines) >= 2, log  # 300 frames take well over 0.4 s
+    assert [int(f) for f, _ in lines] == sorted(int(f) for f, _ in lines) and int(lines[-1][1]) >= 1
+
+
 def test_logs_for_journald_have_priorities_and_no_timestamps(tmp_path, clip):
     db = tmp_path / "expressions.db"
     config = write_config(tmp_path / "config.toml", str(clip), db)

@@ -11,8 +11,9 @@ seconds, READY=1 is sent anyway, so a camera that is absent at boot does not fai
 Under systemd (Type=notify) it sends READY=1 once the model is loaded and the first frame has gone through
 the pipeline into the log, WATCHDOG=1 from the frame loop (only after a frame reached the log), STATUS= with
 frames/s and faces, STOPPING=1 on SIGTERM (after which the log is flushed and closed), and RELOADING=1 then
-READY=1 on SIGHUP, which re-reads the config and rebuilds only what changed. Outside systemd it does the
-same work silently. Logs go to stderr, without timestamps when journald captures them.
+READY=1 on SIGHUP, which re-reads the config and rebuilds only what changed. Outside systemd the status
+line is logged instead, every [service] status_interval seconds. Logs go to stderr, without timestamps when
+journald captures them.
 """
 
 from __future__ import annotations
@@ -192,8 +193,11 @@ class Service:
         self._ping()
         if now - self.last_status >= self.config.service.status_interval:
             fps = self.window_frames / max(now - self.last_status, 1e-9)
-            self.sd.status(f"{fps:.1f} frames/s, {self.faces_in_view} face(s) in view, {self.total} frames"
-                           + describe_rows(self.sink))
+            text = (f"{fps:.1f} frames/s, {self.faces_in_view} face(s) in view, {self.total} frames"
+                    + describe_rows(self.sink))
+            self.sd.status(text)
+            if not self.sd.enabled:  # outside systemd the same line goes to the terminal ([service] status_interval)
+                log.info("status: %s", text)
             self.last_status, self.window_frames = now, 0
 
     # ---------------------------------------------------------------------------------------- reload
