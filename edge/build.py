@@ -47,9 +47,13 @@ def make_detector(config: Config, kind: str):
 
 def make_classifier(config: Config):
     from ferlite.edge.classification.classifier import ExpressionClassifier
+    from ferlite.errors import ModelLoadError
 
     c = config.classifier
-    return ExpressionClassifier(c.model or None, num_threads=c.threads, flip=c.flip)
+    try:
+        return ExpressionClassifier(c.model or None, num_threads=c.threads, flip=c.flip)
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"classifier.model: {exc}") from None
 
 
 def make_tracker(config: Config, labels, kind: str):

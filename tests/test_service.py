@@ -452,8 +452,25 @@ def test_check_prints_one_line_per_problem_and_exits_nonzero(tmp_path, capsys):
                           classifier__model=f'"{tmp_path / "missing.tflite"}"')
     assert main(["check", "--config", str(config)]) == 1
     err = capsys.readouterr().err.splitlines()
-    assert err == [f"ferlite check: model: {tmp_path / 'missing.tflite'}: no such model file, and not a bundled "
-                   "model (default, fast)", f"ferlite check: source: {tmp_path / 'unplugged.avi'}: no such file"]
+    assert err == [f"ferlite check: model: classifier.model: {tmp_path / 'missing.tflite'}: no such model file, "
+                   "and not a bundled model (default, fast)",
+                   f"ferlite check: source: {tmp_path / 'unplugged.avi'}: no such file"]
     assert main(["check", "--config", str(config), "--set", "detector.type=nope", "--set", "tracking.window=0"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and all(line.startswith("ferlite check: config: --set ") for line in err)
+
+
+def test_the_log_is_private_and_check_catches_a_folder_as_log_path(tmp_path, clip, capsys):
+    from ferlite.cli import main
+
+    db = tmp_path / "expressions.db"
+    config = write_config(tmp_path / "config.toml", str(clip), db)
+    r = subprocess.run([*([str(FERLITE)] if FERLITE.exists() else [sys.executable, "-m", "ferlite"]), "run",
+                        "--config", str(config), "--max-frames", "3"], env=service_env(None),
+                       capture_output=True, text=True, timeout=START_TIMEOUT_S)
+    assert r.returncode == 0, r.stderr
+    assert (db.stat().st_mode & 0o777) == 0o640  # whatever the umask of whoever ran it
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    assert main(["check", "--config", str(config), "--set", f"log.path={folder}"]) == 1
+    assert f"ferlite check: log: {folder} is a folder: log.path must name the database file" in capsys.readouterr().err

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from collections.abc import Callable
 
@@ -282,6 +283,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max-frames {args.max_frames}: must be >= 1")
     configure_logging()
+    os.umask(0o027)  # the log (and anything else written) is 0640, whoever runs it: faces are personal data
     sd = Systemd()
     signals = Signals()
     try:

@@ -97,6 +97,9 @@ class VideoFileSource(_CaptureSource):
         while self._cap is not None:
             ok, image = self._cap.read()
             if not ok or image is None:
+                if self.frame_count and index < self.frame_count - 1:  # containers may count one frame more
+                    log.warning("%s ended after %d of the %d frames its header announces (truncated?)",
+                                self.path, index, self.frame_count)
                 return
             if self.fps:
                 timestamp = index / self.fps
