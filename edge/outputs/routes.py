@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ferlite.errors import UsageError
+from ferlite.errors import FerliteError, UsageError
 
 if TYPE_CHECKING:
     from ferlite.edge.outputs.http import HttpSink
@@ -123,6 +123,6 @@ async def report(sink: HttpSink, request: web.Request) -> web.Response:
                                              f"{exc}")
     try:
         html = await asyncio.get_running_loop().run_in_executor(None, report_html, sink.log_path, "24h")
-    except UsageError as exc:
+    except FerliteError as exc:  # an empty day, a log not written yet
         return web.Response(status=404, text=str(exc))
     return web.Response(text=html, content_type="text/html")
