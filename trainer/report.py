@@ -59,18 +59,13 @@ def write_curves(metrics_csv: Path, out_png: Path) -> None:
 
     m = pd.read_csv(metrics_csv)
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    a.plot(m.epoch, m.loss, label="train")
-    if "val_loss" in m:
-        a.plot(m.epoch, m.val_loss, label="val")
-    a.set_title("loss")
-    a.set_xlabel("epoch")
-    a.legend()
-    b.plot(m.epoch, m.accuracy, label="train")
-    if "val_accuracy" in m:
-        b.plot(m.epoch, m.val_accuracy, label="val")
-    b.set_title("accuracy")
-    b.set_xlabel("epoch")
-    b.legend()
+    for ax, metric in ((a, "loss"), (b, "accuracy")):
+        ax.plot(m.epoch, m[metric], label="train")
+        if f"val_{metric}" in m:
+            ax.plot(m.epoch, m[f"val_{metric}"], label="val")
+        ax.set_title(metric)
+        ax.set_xlabel("epoch")
+        ax.legend()
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
