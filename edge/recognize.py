@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ferlite.edge.configfile import add_config_arguments
     from ferlite.edge.detection.registry import DETECTORS
 
-    p.add_argument("source", nargs="?", default=None, help="image, folder, glob, video, camera or URL "
+    p.add_argument("source", nargs="*", default=None, help="image, folder, quoted glob, video, camera or URL "
                    "(default: the bundled sample photo)")
     p.add_argument("--model", help="TFLite model file, or a bundled one by name: default (most accurate), "
                    "fast (4x less compute)")
@@ -104,7 +104,12 @@ def setup(args: argparse.Namespace):
 
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max-frames {args.max_frames} must be >= 1")
-    args.source = args.source or str(Path(__file__).parent / "data" / "sample.jpg")
+    sources = [args.source] if isinstance(args.source, str) else list(args.source or [])
+    if len(sources) > 1:
+        raise UsageError(f"{len(sources)} sources given ({' '.join(sources[:3])}{' ...' if len(sources) > 3 else ''})"
+                         ": give one. An unquoted glob is expanded by the shell: quote it ('photos/*.jpg'), or give "
+                         "the folder")
+    args.source = sources[0] if sources else str(Path(__file__).parent / "data" / "sample.jpg")
     for name in ("out", "csv", "json"):  # paths as typed are relative to the working directory
         value = getattr(args, name)
         setattr(args, name, None if value is None else str(value if name == "out" else value.absolute()))

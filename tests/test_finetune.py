@@ -109,3 +109,13 @@ def test_ctrl_c_in_train_says_how_to_resume(tmp_path):
         proc.kill()
     assert proc.returncode == 130
     assert f"resume with  ferlite train --resume {project / 'exp'}" in err
+
+
+def test_evaluate_takes_a_manifest_csv_of_any_name(tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "faces"
+    shutil.copytree(FACES, data)
+    (data / "manifest.csv").rename(data / "kiosk.csv")
+    assert main(["evaluate", "--data", str(data / "kiosk.csv"), "--split", "val"]) == 0
+    assert "faces:val (36 faces)" in capsys.readouterr().out

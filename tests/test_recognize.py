@@ -401,6 +401,36 @@ def test_bad_option_values_are_one_line_usage_errors(tmp_path, capsys, option):
     assert f"{option[0]} {option[1]}" in err and "Traceback" not in err
 
 
+def one_line_error(err: str) -> str:
+    assert err.count("\n") == 1 and err.startswith("ferlite recognize: error: ") and "Traceback" not in err, err
+    return err
+
+
+def test_a_named_file_that_is_not_an_image_is_an_error(tmp_path, capsys):
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a picture")
+    assert recognize(bad, "--out", tmp_path / "out") == 1
+    assert f"{bad}: not an image" in one_line_error(capsys.readouterr().err)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"")
+    (folder / "b.png").write_text("nope")
+    assert recognize(folder, "--out", tmp_path / "out2") == 1
+    assert f"{folder}: none of its 2 image file(s) could be read" in capsys.readouterr().err
+
+
+def test_an_unquoted_glob_gets_a_hint(tmp_path, capsys):
+    photos = sorted(str(p) for p in PHOTOS.glob("*.jpg"))  # what the shell passes for photos/*.jpg
+    assert recognize(*photos, "--out", tmp_path / "out") == 2
+    err = one_line_error(capsys.readouterr().err)
+    assert f"{len(photos)} sources given" in err and "quote it ('photos/*.jpg')" in err
+
+
+def test_show_without_a_gui_is_a_one_line_error(tmp_path, capsys):
+    assert recognize(SAMPLE_JPG, "--show", "--out", tmp_path / "out") == 2
+    assert "the live window (--show" in one_line_error(capsys.readouterr().err)
+
+
 def test_default_output_folder_is_numbered_under_the_cwd(tmp_path):
     assert recognize("--no-save") == 0
     assert recognize("--no-save") == 0

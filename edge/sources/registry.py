@@ -205,15 +205,21 @@ class ImageSource(_Source):
         self.files = files
 
     def _frames(self) -> Iterator[Frame]:
+        """The readable images; a single named file that cannot be read, or a folder or glob none of whose
+        images can be, is a SourceError (not an empty run)."""
         index = 0
         for path in self.files:
             try:
                 loaded = read_image(path)
             except ImageReadError as exc:
+                if Path(self.spec).is_file():
+                    raise SourceError(f"{path}: {exc}") from None
                 log.warning("skipped %s: %s", path, exc)
                 continue
             yield Frame(loaded.image, float(index), index, path=str(path))
             index += 1
+        if index == 0:
+            raise SourceError(f"{self.spec}: none of its {len(self.files)} image file(s) could be read")
 
 
 SOURCES = {"video": VideoFileSource, "usb": UsbCameraSource, "picamera": PiCameraSource,
