@@ -146,7 +146,7 @@ def test_recognize_writes_through_registered_outputs(tmp_path):
     assert main(["recognize", str(SAMPLE_CLIP), "--max-frames", "5", "--out", str(out), "--json",
                  str(out / "r.json"), "--save-crops"]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["crops", "r.json", "results.csv", "sample.mp4"]
+    assert names == ["crops", "r.json", "results.csv", "sample.webm"]
     with (out / "results.csv").open() as f:
         assert len(list(csv.DictReader(f))) == len(json.loads((out / "r.json").read_text())) > 0
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ferlite.edge.display import gui_problem
 from ferlite.edge.outputs.base import OutputContext, _Sink
-from ferlite.edge.results import FrameResult
+from ferlite.edge.results import UNCERTAIN, FrameResult, top_k
 from ferlite.errors import UsageError
 
 if TYPE_CHECKING:
@@ -15,24 +16,70 @@ if TYPE_CHECKING:
 
     from ferlite.edge.config import Config
 
+log = logging.getLogger(__name__)
+
 COLOURS = {"angry": (40, 40, 220), "disgust": (40, 140, 40), "fear": (160, 60, 160), "happy": (40, 200, 250),
            "sad": (200, 120, 40), "surprise": (230, 200, 40), "neutral": (200, 200, 200),
            "contempt": (120, 120, 40), "uncertain": (128, 128, 128)}
 
 
+#: Annotated video of a video file: WebM/VP8, which every current browser plays; MPEG-4 Part 2 (mp4v, which
+#: browsers do not play) only when this OpenCV cannot write VP8, with a warning.
+VIDEO_FORMATS = (("VP80", ".webm"), ("mp4v", ".mp4"))
+FONT_SCALE = 0.5
+PAD = 3
+
+
+def label_text(face, labels) -> str:
+    """``#1 happy 0.94``; an uncertain face keeps its best guess: ``#2 uncertain (sad 0.43)``."""
+    if face.label == UNCERTAIN:
+        best, p = top_k(face.probs, labels, 1)[0]
+        return f"#{face.track_id} {UNCERTAIN} ({best} {p:.2f})"
+    return f"#{face.track_id} {face.label} {face.confidence:.2f}"
+
+
+def place_labels(boxes, sizes, shape) -> list[tuple[int, int]]:
+    """Top-left corners for label rectangles of ``sizes`` (w, h), one per box, inside the image and overlapping
+    no other label: above its box if free, else below it, else moved down in steps until free (faces in
+    order of their top edge)."""
+    height, width = shape[:2]
+    placed: list[tuple[int, int, int, int]] = []
+    corners: list[tuple[int, int]] = [(0, 0)] * len(boxes)
+    for i in sorted(range(len(boxes)), key=lambda k: (boxes[k][1], boxes[k][0])):
+        x, y, w, h = boxes[i]
+        lw, lh = sizes[i]
+        lx = min(max(0, x), max(0, width - lw))
+        tries = [y - lh, y + h] + [y - lh + step * (lh + 1) for step in range(1, 4 * len(boxes) + 4)]
+        for ly in tries:
+            ly = min(max(0, ly), max(0, height - lh))
+            if all(lx + lw <= px or px + pw <= lx or ly + lh <= py or py + ph <= ly for px, py, pw, ph in placed):
+                break
+        placed.append((lx, ly, lw, lh))
+        corners[i] = (lx, ly)
+    return corners
+
+
 def annotate(image: np.ndarray, result: FrameResult) -> np.ndarray:
-    """A copy of ``image`` with each face's box, track id, label and confidence drawn on it."""
+    """A copy of ``image`` with each face's box and a label (track id, label and confidence, or "uncertain"
+    with the best guess) drawn on it; labels never overlap each other. An uncertain face's box has its best
+    guess's colour, drawn thinner, under a grey label."""
     import cv2
 
     out = image.copy()
-    for f in result.faces:
+    texts = [label_text(f, result.labels) for f in result.faces]
+    sizes = []
+    for text in texts:
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, FONT_SCALE, 1)
+        sizes.append((tw + 2 * PAD, th + base + 2 * PAD))
+    corners = place_labels([f.box for f in result.faces], sizes, out.shape)
+    for f, text, (lw, lh), (lx, ly) in zip(result.faces, texts, sizes, corners):
         x, y, w, h = f.box
-        colour = COLOURS.get(f.label, (255, 255, 255))
-        cv2.rectangle(out, (x, y), (x + w, y + h), colour, 2)
-        text = f"#{f.track_id} {f.label} {f.confidence:.2f}"
-        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-        cv2.rectangle(out, (x, max(0, y - th - 6)), (x + tw + 4, y), colour, -1)
-        cv2.putText(out, text, (x + 2, max(th, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        uncertain = f.label == UNCERTAIN
+        colour = COLOURS.get(result.top_label(f) if uncertain else f.label, (255, 255, 255))
+        cv2.rectangle(out, (x, y), (x + w, y + h), colour, 1 if uncertain else 2)
+        cv2.rectangle(out, (lx, ly), (lx + lw - 1, ly + lh - 1), COLOURS[UNCERTAIN] if uncertain else colour, -1)
+        cv2.putText(out, text, (lx + PAD, ly + lh - PAD - 3), cv2.FONT_HERSHEY_SIMPLEX, FONT_SCALE,
+                    (255, 255, 255) if uncertain else (0, 0, 0), 1, cv2.LINE_AA)
     return out
 
 
@@ -54,11 +101,13 @@ def blur_faces(image: np.ndarray, result: FrameResult) -> np.ndarray:
 
 class AnnotatedSink(_Sink):
     """Annotated copies of photos (their own names, under ``dir``), or an annotated video of a video file
-    (``<stem>.mp4``); cameras and streams get nothing saved."""
+    (``<stem>.webm``, VP8, which browsers play; ``<stem>.mp4`` only where OpenCV cannot write VP8); cameras
+    and streams get nothing saved."""
 
     def __init__(self, dir: str | Path, kind: str = "images", source: str = "", fps: float | None = None):
         self.dir, self.kind, self.fps = Path(dir), kind, fps or 30.0
-        self.video_path = self.dir / f"{Path(source).stem or 'video'}.mp4"
+        self.stem = Path(source).stem or "video"
+        self.video_path = self.dir / f"{self.stem}{VIDEO_FORMATS[0][1]}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.writer = None
         self.written: set[str] = set()
@@ -78,9 +127,27 @@ class AnnotatedSink(_Sink):
             cv2.imwrite(str(self.dir / self._image_name(result)), drawn)
             return
         if self.writer is None:
-            h, w = drawn.shape[:2]
-            self.writer = cv2.VideoWriter(str(self.video_path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            self.writer = self._open_video(drawn.shape)
         self.writer.write(drawn)
+
+    def _open_video(self, shape):
+        """The first of VIDEO_FORMATS this OpenCV can write (OpenCV's FFmpeg notices about the tag muted)."""
+        import cv2
+
+        from ferlite.quiet import native_logging_silenced
+
+        h, w = shape[:2]
+        for fourcc, suffix in VIDEO_FORMATS:
+            self.video_path = self.dir / f"{self.stem}{suffix}"
+            with native_logging_silenced():
+                writer = cv2.VideoWriter(str(self.video_path), cv2.VideoWriter_fourcc(*fourcc), self.fps, (w, h))
+            if writer.isOpened():
+                if fourcc != VIDEO_FORMATS[0][0]:
+                    log.warning("this OpenCV cannot write WebM/VP8: the annotated video is %s (MPEG-4 Part 2), "
+                                "which browsers do not play", self.video_path.name)
+                return writer
+            self.video_path.unlink(missing_ok=True)
+        raise UsageError(f"OpenCV cannot write a video here ({self.video_path.parent})")
 
     def _image_name(self, result: FrameResult) -> str:
         """The photo's own name; ``name_<index>.ext`` when an earlier photo (e.g. from another folder of
