@@ -198,7 +198,7 @@ def fit(keras, model, cfg: TrainConfig, data: TrainData, run_dir: Path, state: d
     steps = math.ceil(len(data.train.y) / cfg.batch)
     state.pop("recalibrated", None)
     model.fit(data.train_ds, validation_data=data.val_ds, epochs=cfg.epochs, initial_epoch=state["epoch"],
-              callbacks=_callbacks(keras, run_dir, cfg, state, steps), verbose=0)
+              shuffle=False, callbacks=_callbacks(keras, run_dir, cfg, state, steps), verbose=0)  # tf.data shuffles
 
 
 def finish(keras, cfg: TrainConfig, data: TrainData, run_dir: Path, state: dict) -> None:
