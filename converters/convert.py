@@ -144,11 +144,12 @@ def check_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--shift {args.shift}: use 0 (off) to 8 pixels")
     if args.samples is not None and not MIN_SAMPLES <= args.samples <= 500:
         raise UsageError(f"--samples {args.samples}: use {MIN_SAMPLES} to 500 calibration faces")
-    bundled = bundled_models_folder()
-    if args.out.resolve() == bundled.resolve() and not args.replace_bundled:
-        raise UsageError(f"--out {args.out}: that is the installed package's model folder ({bundled}); writing there "
-                         "replaces the bundled models for every user of this install. Choose another folder and "
-                         "pass the model with --model, or add --replace-bundled to do it on purpose")
+    bundled = bundled_models_folder().resolve()
+    out = args.out.resolve()
+    if (out == bundled.parent or bundled.parent in out.parents) and not args.replace_bundled:
+        raise UsageError(f"--out {args.out}: that is inside the installed package, by its model folder ({bundled}); "
+                         "writing there replaces the bundled models for every user of this install. Choose another "
+                         "folder and pass the model with --model, or add --replace-bundled to do it on purpose")
 
 
 def load_model(keras, path: Path) -> Source:

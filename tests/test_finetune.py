@@ -67,7 +67,9 @@ def test_convert_refuses_the_bundled_model_folder(tmp_path, capsys):
     before = {p.name: p.stat().st_mtime_ns for p in models.iterdir()}
     assert main(["convert", str(bundled_keras_model()), "--data", str(FACES), "--out", str(models)]) == 2
     err = capsys.readouterr().err
-    assert "installed package's model folder" in err and "--replace-bundled" in err
+    assert "inside the installed package" in err and "--replace-bundled" in err
+    assert main(["convert", str(bundled_keras_model()), "--data", str(FACES), "--out", str(models / "mine")]) == 2
+    assert not (models / "mine").exists()
     assert {p.name: p.stat().st_mtime_ns for p in models.iterdir()} == before
 
 
