@@ -93,6 +93,14 @@ def test_large_image_is_downscaled_and_boxes_map_back(detector):
     assert faces and iou(faces[0].box, expected) >= MIN_IOU
 
 
+@pytest.mark.parametrize("shape", [(2, 10000), (10000, 2), (1, 20000), (49000, 1), (1, 1), (3, 700)])
+def test_extreme_aspect_ratios_give_no_face_and_no_error(detector, shape):
+    """Downscaled to the detector's side, the short side of these rounds to 0; it must stay 1 pixel (issue 14)."""
+    flat = np.full((*shape, 3), 127, np.uint8)
+    assert detector.detect(flat) == ()
+    assert detector.detect(flat[..., 0]) == ()
+
+
 @pytest.mark.parametrize("angle", [-35, 35])
 def test_yunet_alignment_reduces_roll(angle):
     """YuNet's landmarks under-read strong roll (a 35 degree turn reads as 7-15 degrees), so one

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
 from ferlite.edge.results import Face
 from ferlite.errors import ModelLoadError
 
+#: YuNet (OpenCV's FaceDetectorYN) reports garbage faces (infinite boxes, score 1.0) on inputs under 64 pixels
+#: wide or 33 high; smaller images are padded to this side.
+YUNET_MIN_SIDE = 64
+
 
 class FaceDetector(Protocol):
     name: str
@@ -23,14 +27,27 @@ class FaceDetector(Protocol):
 
 
 def _fit(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """Downscale so the long side is at most ``max_side``; returns (image, scale factor applied)."""
+    """Downscale so the long side is at most ``max_side``; returns (image, scale factor applied). The short
+    side stays at least one pixel (a 2x10000 image becomes 640x1, not 640x0)."""
     import cv2
 
     h, w = image.shape[:2]
     scale = min(1.0, max_side / max(h, w)) if max_side else 1.0
     if scale < 1.0:
-        image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return image, scale
+
+
+def _pad_to(image: np.ndarray, side: int) -> np.ndarray:
+    """``image`` with black added below and to the right until both sides are at least ``side`` (coordinates
+    are unchanged)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    if h >= side and w >= side:
+        return image
+    return cv2.copyMakeBorder(image, 0, max(0, side - h), 0, max(0, side - w), cv2.BORDER_CONSTANT, value=0)
 
 
 def _sorted(faces: list[Face]) -> tuple[Face, ...]:
@@ -59,10 +76,12 @@ class YuNetDetector:
 
     def detect(self, image: np.ndarray) -> tuple[Face, ...]:
         import cv2
+        import numpy as np
 
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         small, scale = _fit(image, self.max_side)
+        small = _pad_to(small, YUNET_MIN_SIDE)
         size = (small.shape[1], small.shape[0])
         if size != self._size:
             self._net.setInputSize(size)
@@ -72,6 +91,8 @@ class YuNetDetector:
             return ()
         faces = []
         for row in out:
+            if not np.isfinite(row).all():
+                continue
             r = row[:14] / scale
             faces.append(Face(box=tuple(float(v) for v in r[:4]), score=float(row[14]),
                               landmarks=tuple((float(r[4 + 2 * i]), float(r[5 + 2 * i])) for i in range(5))))
