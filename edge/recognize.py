@@ -147,8 +147,27 @@ def run(args: argparse.Namespace) -> int:
                 if tally.frames == 0:
                     raise
                 print(f"source ended: {exc}", file=sys.stderr)  # a stream or camera that ends mid-run
-    _summary(tally, n or tally.frames, time.perf_counter() - t0, context, names, config)
+    files = _files_part(source, context, tally.frames) if kind == "images" else ""
+    _summary(tally, n or tally.frames, time.perf_counter() - t0, context, names, config, files)
     return 0
+
+
+def _files_part(source, context, processed: int) -> str:
+    """For photos: how many were processed, skipped (by reason, listed in OUT/skipped.csv) and ignored."""
+    from ferlite.edge.outputs.files import write_skipped
+    from ferlite.edge.sources.imageio import reason_kind
+    from ferlite.tables import format_counts
+
+    skipped, ignored = source.skipped, source.ignored
+    if not skipped and not ignored:
+        return ""
+    text = f"; files: {processed} processed, {len(skipped)} skipped"
+    if skipped:
+        listed = write_skipped(context.dir / "skipped.csv", skipped)
+        text += f" ({format_counts(Counter(reason_kind(r) for _, r in skipped))}; listed in {_shown(listed)})"
+    if ignored:
+        text += f", {sum(ignored.values())} ignored ({format_counts(ignored)})"
+    return text
 
 
 def at_own_speed(source):
@@ -167,7 +186,7 @@ def _serve_until_interrupted(config) -> None:
         time.sleep(3600)
 
 
-def _summary(tally: Tally, n: int, elapsed: float, context, names: list[str], config) -> None:
+def _summary(tally: Tally, n: int, elapsed: float, context, names: list[str], config, files: str = "") -> None:
     from ferlite.edge.outputs.base import LIVE_KINDS
 
     labels = ", ".join(f"{k} {v}" for k, v in tally.counts.most_common())
@@ -175,7 +194,7 @@ def _summary(tally: Tally, n: int, elapsed: float, context, names: list[str], co
     if "annotated" in names and context.kind not in LIVE_KINDS:
         where.append(f"annotated output in {_shown(context.dir)}")
     print(f"{n} frame(s), {tally.faces} face(s) [{labels or 'none'}] in {elapsed:.1f} s "
-          f"({n / max(elapsed, 1e-9):.1f} frames/s)" + "".join(f"; {w}" for w in where))
+          f"({n / max(elapsed, 1e-9):.1f} frames/s){files}" + "".join(f"; {w}" for w in where))
 
 
 def _shown(path: Path) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -30,6 +30,18 @@ def crosstab(pairs: Sequence[tuple[str, str]], row_order: Sequence[str] = (), co
             for r in rows_k]
     body.append(["total"] + [sum(counts.get((r, c), 0) for r in rows_k) for c in cols_k] + [len(pairs)])
     return ["", *cols_k, "total"], body
+
+
+def printable(text: object) -> str:
+    """``text`` safe to print as one line anywhere: bytes of a file name that are not UTF-8 (held as surrogate
+    escapes) shown as ``\\xNN``, control characters (a newline in a name) escaped as ``\\n``."""
+    s = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in s)
+
+
+def format_counts(counts: Mapping[str, int]) -> str:
+    """``truncated JPEG 3, not an image 2``: counts by kind, the most frequent first."""
+    return ", ".join(f"{k} {n}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _fmt(value: object) -> str:

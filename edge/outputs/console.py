@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ferlite.edge.outputs.base import LIVE_KINDS, OutputContext, _Sink
 from ferlite.edge.results import FrameResult
+from ferlite.tables import printable
 
 if TYPE_CHECKING:
     from ferlite.edge.config import Config
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 def frame_line(result: FrameResult) -> str:
     """``photo.jpg: #1 happy 0.91  (58.6 ms)``: the frame's faces and its time before the outputs."""
     faces = "  ".join(f"#{f.track_id} {f.label} {f.confidence:.2f}" for f in result.faces) or "no face"
-    where = Path(result.path).name if result.path else f"frame {result.index}"
+    where = printable(Path(result.path).name) if result.path else f"frame {result.index}"
     return f"{where}: {faces}  ({result.timings_ms.get('total', 0):.1f} ms)"
 
 

@@ -32,12 +32,14 @@ class CsvSink(_Sink):
     The header is the keys of the first row (``p_<label>`` columns included) and is written with it,
     so a run that sees no face leaves an empty file (0 bytes; ``pandas.read_csv`` raises
     ``EmptyDataError`` on it). Frames whose rows have other columns (other labels) raise ValueError.
-    The file is truncated on open, parent folders are created, and flush()/close() flush it."""
+    The file is truncated on open, parent folders are created, and flush()/close() flush it. Paths are written
+    as the file system gave them (bytes that are not UTF-8 as themselves), so a reader using ``surrogateescape``
+    gets back paths that open the same files."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("w", newline="", encoding="utf-8")
+        self._file = self.path.open("w", newline="", encoding="utf-8", errors="surrogateescape")
         self._writer: csv.DictWriter | None = None
 
     @classmethod
@@ -82,3 +84,14 @@ class JsonSink(_Sink):
 
     def _close(self) -> None:
         self.path.write_text(json.dumps(self.rows, indent=1))
+
+
+def write_skipped(path: str | Path, skipped: list[tuple[str, str]]) -> Path:
+    """The files a run could not use, one ``path,reason`` row each (names round-trip as in CsvSink)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8", errors="surrogateescape") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "reason"])
+        writer.writerows(skipped)
+    return path

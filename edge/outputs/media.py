@@ -10,6 +10,7 @@ from ferlite.edge.display import gui_problem
 from ferlite.edge.outputs.base import OutputContext, _Sink
 from ferlite.edge.results import UNCERTAIN, FrameResult, top_k
 from ferlite.errors import UsageError
+from ferlite.tables import printable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -117,14 +118,12 @@ class AnnotatedSink(_Sink):
         return cls(context.dir, context.kind, context.source, context.fps)
 
     def write(self, result: FrameResult, frame: Any = None) -> None:
-        import cv2
-
         self._check_open()
         if frame is None or self.kind in ("usb", "picamera", "stream"):
             return
         drawn = annotate(frame.image, result)
         if self.kind == "images":
-            cv2.imwrite(str(self.dir / self._image_name(result)), drawn)
+            self._save_photo(drawn, self._image_name(result))
             return
         if self.writer is None:
             self.writer = self._open_video(drawn.shape)
@@ -148,6 +147,24 @@ class AnnotatedSink(_Sink):
                 return writer
             self.video_path.unlink(missing_ok=True)
         raise UsageError(f"OpenCV cannot write a video here ({self.video_path.parent})")
+
+    def _save_photo(self, image: np.ndarray, name: str) -> None:
+        """Encode in the photo's own format, or as PNG (``name.png``) where that format cannot hold it (a JPEG over
+        65,500 pixels wide, a GIF, a PGM of a colour image); written by Python, so names that are not UTF-8 work."""
+        import cv2
+
+        from ferlite.edge.sources.decodelog import native_output
+
+        for ext, target in ((Path(name).suffix.lower(), name), (".png", f"{name}.png")):
+            with native_output():  # OpenCV's complaint about a format that cannot hold the image
+                try:
+                    ok, buf = cv2.imencode(ext, image)
+                except cv2.error:
+                    ok = False
+            if ok:
+                (self.dir / target).write_bytes(buf.tobytes())
+                return
+        log.warning("could not save an annotated copy of %s", printable(name))
 
     def _image_name(self, result: FrameResult) -> str:
         """The photo's own name; ``name_<index>.ext`` when an earlier photo (e.g. from another folder of

@@ -20,6 +20,7 @@ import logging
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,13 +28,14 @@ import cv2
 
 from ferlite.edge.sources.frames import Frame, FrameSource, _bgr, _Source
 from ferlite.edge.sources.imageio import read_image
+from ferlite.edge.sources.listing import IMAGE_EXTENSIONS, Listing, list_folder, list_paths
 from ferlite.edge.sources.picamera import PiCameraSource
 from ferlite.errors import ImageReadError, SourceError, UsageError
+from ferlite.tables import printable
 
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".mjpg", ".mjpeg"})
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 PICAMERA_NAMES = frozenset({"picamera", "picam"})
 
@@ -182,27 +184,30 @@ class StreamSource(_CaptureSource):
 
 
 class ImageSource(_Source):
-    """Still images: one file, a folder (sorted, not recursive) or a glob pattern. Unreadable images
-    are skipped with a warning; timestamps are the frame index."""
+    """Still images: one file, a folder (sorted, not recursive) or a glob pattern; timestamps are the frame
+    index. Every entry named like an image is read; one that cannot be used is skipped with a warning and kept
+    in ``skipped`` as (path, one-line reason). Other entries are ignored, counted by kind in ``ignored``
+    (edge.sources.listing)."""
 
     def __init__(self, spec: str | Path):
         super().__init__()
         self.spec = str(spec)
         self.name = self.spec
         self.files: list[Path] = []
+        self.ignored: Counter = Counter()
+        self.skipped: list[tuple[str, str]] = []
 
     def _open(self) -> None:
         p = Path(self.spec)
         if p.is_dir():
-            files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+            listing = list_folder(p)
         elif p.is_file():
-            files = [p]
+            listing = Listing([p])
         else:
-            files = [Path(f) for f in sorted(glob.glob(self.spec, recursive=True))]
-            files = [f for f in files if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
-        if not files:
+            listing = list_paths(sorted(glob.glob(self.spec, recursive=True)))
+        if not listing.files:
             raise SourceError(f"{self.spec}: no image files found")
-        self.files = files
+        self.files, self.ignored, self.skipped = listing.files, listing.ignored, []
 
     def _frames(self) -> Iterator[Frame]:
         """The readable images; a single named file that cannot be read, or a folder or glob none of whose
@@ -214,7 +219,8 @@ class ImageSource(_Source):
             except ImageReadError as exc:
                 if Path(self.spec).is_file():
                     raise SourceError(f"{path}: {exc}") from None
-                log.warning("skipped %s: %s", path, exc)
+                log.warning("skipped %s: %s", printable(path), exc)
+                self.skipped.append((str(path), str(exc)))
                 continue
             yield Frame(loaded.image, float(index), index, path=str(path))
             index += 1
