@@ -15,17 +15,20 @@ progress bar go to the terminal.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ferlite.errors import DatasetError, FerliteError, SourceError, UsageError
+from ferlite.errors import DatasetError, FerliteError, ImageReadError, SourceError, UsageError
 from ferlite.tables import format_table
 from ferlite.trainer import dataset
 from ferlite.trainer.labels import FER2013_LABELS, parse_label_list
 from ferlite.trainer.window import use_window
+
+log = logging.getLogger(__name__)
 
 SUBJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 JPEG_QUALITY = 95
@@ -92,11 +95,22 @@ class ImageWriter:
         return max(numbers, default=0) + 1
 
     def save(self, image, label: str) -> dict:
+        """Write one frame; ImageReadError (a one-line reason) for a frame JPEG cannot hold (empty, over 65,500
+        pixels a side), with OpenCV's complaint caught."""
         import cv2
 
-        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        from ferlite.edge.sources.decodelog import clean, native_output
+
+        error = ""
+        with native_output() as said:
+            try:
+                ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            except cv2.error as exc:
+                ok, error = False, clean(str(exc).strip().splitlines()[-1])
         if not ok:
-            raise DatasetError(f"OpenCV could not encode a {image.shape} frame as JPEG")
+            why = error or (said[-1] if said else "")
+            raise ImageReadError(f"OpenCV could not encode a {getattr(image, 'shape', '?')} frame as JPEG"
+                                 + (f": {why}" if why else ""))
         data = buf.tobytes()
         if label not in self._next:
             self._next[label] = self._first_free_number(label)
@@ -208,7 +222,11 @@ def capture_label(frames: Iterator, label: str, plan: CapturePlan, ui, writer: I
                 ui.countdown(frame, plan.countdown - elapsed)
                 continue
             if last is None or frame.timestamp - last >= plan.interval - TIME_EPS:
-                writer.save(frame.image, label)
+                try:
+                    writer.save(frame.image, label)
+                except ImageReadError as exc:  # one unusable frame never ends the capture
+                    log.warning("frame %d not saved: %s", frame.index, exc)
+                    continue
                 saved += 1
                 last = frame.timestamp
             ui.recording(frame, saved)

@@ -4,6 +4,11 @@ Columns: path (relative to the folder), label, split, source, subject, sha256, w
 extra columns a source carries (FER+ vote counts ``votes_<label>``, the original ``fer2013_label``, ...).
 pandas reads the manifest directly; this module itself needs only the standard library so that
 ``ferlite capture`` and ``ferlite faces`` run on a device install.
+
+Manifests are UTF-8, except that a path whose name is not UTF-8 on disk (a Latin-1 name from an old camera) is
+written as its own bytes, so it round-trips: every reader here decodes with ``surrogateescape`` (pandas:
+``encoding_errors="surrogateescape"``) and gets back a path that opens the same file. Paths written into a
+data set come from :func:`safe_relative`, so none leads outside its folder.
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Iterable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ferlite.errors import DatasetError
 
 MANIFEST = "manifest.csv"
 COLUMNS = ("path", "label", "split", "source", "subject", "sha256", "width", "height")
+#: How manifests are read and written (see the module docstring).
+ENCODING = {"encoding": "utf-8", "errors": "surrogateescape"}
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -46,12 +53,16 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
     _, manifest = resolve(path) if Path(path).exists() else (None, Path(path) / MANIFEST)
     if not manifest.exists():
         return []
-    with open(manifest, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in ("path", "label") if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DatasetError(f"{manifest}: not a ferlite manifest (missing columns {', '.join(missing)})")
-        return list(reader)
+    try:
+        with open(manifest, newline="", **ENCODING) as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in ("path", "label") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DatasetError(f"{manifest}: not a ferlite manifest (missing columns {', '.join(missing)})")
+            return [{k: v if isinstance(v, str) else "" for k, v in row.items() if isinstance(k, str)}
+                    for row in reader]
+    except (csv.Error, OSError) as exc:
+        raise DatasetError(f"{manifest}: cannot read the manifest: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def is_kept(row: dict) -> bool:
@@ -68,7 +79,8 @@ def load(path: str | Path):
     root, manifest = resolve(path)
     if not manifest.exists():
         raise DatasetError(f"{root}: no {MANIFEST} in this folder")
-    df = pd.read_csv(manifest, dtype={"path": "string", "subject": "string", "label": "string", "split": "string"})
+    df = pd.read_csv(manifest, dtype={"path": "string", "subject": "string", "label": "string", "split": "string"},
+                     encoding_errors="surrogateescape")
     missing = [c for c in ("path", "label") if c not in df.columns]
     if missing:
         raise DatasetError(f"{manifest}: not a ferlite manifest (missing columns {', '.join(missing)})")
@@ -97,7 +109,7 @@ def write_rows(root: str | Path, rows: Iterable[dict], extra: Iterable[str] = ()
         if name not in fields:
             fields.append(name)
     tmp = root / (MANIFEST + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with open(tmp, "w", newline="", **ENCODING) as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
@@ -120,13 +132,13 @@ class ManifestAppender:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         exists = self.path.exists() and self.path.stat().st_size > 0
         if exists:
-            with open(self.path, newline="") as f:
+            with open(self.path, newline="", **ENCODING) as f:
                 header = next(csv.reader(f), [])
             missing = [c for c in self.fields if c not in header]
             if missing:
                 raise DatasetError(f"{self.path}: existing manifest lacks columns {', '.join(missing)}")
             self.fields = header
-        self._file = open(self.path, "a", newline="")
+        self._file = open(self.path, "a", newline="", **ENCODING)
         self._writer = csv.DictWriter(self._file, fieldnames=self.fields, extrasaction="ignore")
         if not exists:
             self._writer.writeheader()
@@ -142,9 +154,18 @@ class ManifestAppender:
 
 
 def iter_image_files(folder: str | Path, recursive: bool = True) -> Iterator[Path]:
-    """Image-like files under ``folder`` in a stable order (by extension; contents are checked later)."""
-    exts = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
-    pattern = "**/*" if recursive else "*"
-    for p in sorted(Path(folder).glob(pattern)):
-        if p.is_file() and p.suffix.lower() in exts:
-            yield p
+    """Entries under ``folder`` named like images, sorted (contents, and whether each is a readable file at
+    all, are checked by the reader, which gives a reason for each; edge.sources.listing)."""
+    from ferlite.edge.sources.listing import list_folder
+
+    yield from list_folder(folder, recursive).files
+
+
+def safe_relative(name: str) -> PurePosixPath:
+    """``name`` as a relative path that stays inside any folder it is joined to: without a root and without
+    ``..`` or ``.`` parts (``../photos/a.jpg`` -> ``photos/a.jpg``, ``/data/a.jpg`` -> ``data/a.jpg``);
+    DatasetError when nothing is left (``..``)."""
+    parts = [p for p in PurePosixPath(name).parts if p not in ("/", "//", ".", "..")]
+    if not parts:
+        raise DatasetError(f"no file name (the path is {name!r})")
+    return PurePosixPath(*parts)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ferlite.edge.config import ClassifierConfig, DetectorConfig
 from ferlite.edge.sources.imageio import DEFAULT_MAX_PIXELS
-from ferlite.errors import ImageReadError, UsageError
+from ferlite.errors import DatasetError, ImageReadError, UsageError
 from ferlite.trainer import dataset
 
 log = logging.getLogger(__name__)
@@ -25,29 +25,31 @@ log = logging.getLogger(__name__)
 FACE_COLUMNS = ("status", "reason", "src", "face", "score", "box_x", "box_y", "box_w", "box_h", "angle")
 
 
-def list_inputs(spec: str) -> tuple[Path, list[dict]]:
-    """(base folder, input rows) for a data-set folder / manifest, a folder of images, or a glob."""
+def list_inputs(spec: str, ignored: Counter | None = None) -> tuple[Path, list[dict]]:
+    """(base folder, input rows) for a data-set folder / manifest, a folder of images, or a glob. Entries of a
+    folder or glob not named like images are counted by kind in ``ignored`` (edge.sources.listing)."""
+    from ferlite.edge.sources.listing import list_folder, list_paths
+
     p = Path(spec)
     if (p.is_dir() and (p / dataset.MANIFEST).exists()) or (p.is_file() and p.suffix == ".csv"):
         root, _ = dataset.resolve(p)
         rows = [r for r in dataset.read_rows(p) if dataset.is_kept(r)]
         return root, [dict(r, src=r["path"]) for r in rows]
-    if p.is_dir():
-        files = list(dataset.iter_image_files(p))
-        root = p
-    else:
-        files = [Path(f) for f in sorted(glob.glob(spec, recursive=True)) if Path(f).is_file()]
-        root = Path(glob.escape(spec)).parent if not files else Path(_common_dir(files))
+    listing = list_folder(p, recursive=True) if p.is_dir() else list_paths(sorted(glob.glob(spec, recursive=True)))
+    files = listing.files
+    root = p if p.is_dir() else Path(glob.escape(spec)).parent if not files else Path(_common_dir(files))
     if not files:
         raise UsageError(f"{spec}: no images found (give a data-set folder, a folder of images or a glob)")
-    return root, [dict(src=f.relative_to(root).as_posix(), label="", split="", source=root.name, subject="")
-                  for f in files]
+    if ignored is not None:
+        ignored.update(listing.ignored)
+    return root, [dict(src=f.absolute().relative_to(root.absolute()).as_posix(), label="", split="",
+                       source=root.name, subject="") for f in files]
 
 
 def _common_dir(files: list[Path]) -> str:
     import os
 
-    return os.path.commonpath([str(f.parent.resolve()) for f in files])
+    return os.path.commonpath([str(f.parent.absolute()) for f in files])
 
 
 def pick_faces(faces, keep: str, min_face: int, similar: float):
@@ -74,15 +76,19 @@ def process(root: Path, row: dict, out: Path, detector, opts: argparse.Namespace
     base["src"] = row["src"]
     try:
         loaded = read_image(root / row["src"], opts.max_pixels)
-    except ImageReadError as exc:
+        stem = dataset.safe_relative(row["src"]).with_suffix("")  # crops stay inside --out, whatever src says
+    except (ImageReadError, DatasetError) as exc:
         return [dict(base, status="skipped", reason=f"unreadable: {exc}")]
-    faces, reason = pick_faces(detector.detect(loaded.image), opts.keep, opts.min_face, opts.similar)
+    try:
+        found = detector.detect(loaded.image)
+    except cv2.error as exc:  # never one image's detector failure for the whole batch
+        return [dict(base, status="skipped", reason=f"detector failed: {str(exc).strip().splitlines()[-1]}")]
+    faces, reason = pick_faces(found, opts.keep, opts.min_face, opts.similar)
     if not faces:
         return [dict(base, status="skipped", reason=reason + (f" ({loaded.note})" if loaded.note else ""))]
     rows = []
     for i, face in enumerate(faces):
         crop = align_crop(loaded.image, face, opts.size, opts.margin, grey=not opts.colour, align=not opts.no_align)
-        stem = Path(row["src"]).with_suffix("")
         rel = Path("images") / (f"{stem}.png" if opts.keep != "all" else f"{stem}_f{i + 1}.png")
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         ok, png = cv2.imencode(".png", crop)
@@ -126,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
 
     options = {} if args.score is None else {"score_threshold": args.score}
     detector = create_detector(args.detector, **options)
-    root, inputs = list_inputs(args.input)
+    ignored: Counter = Counter()
+    root, inputs = list_inputs(args.input, ignored)
     if args.out.resolve() == root.resolve():
         raise UsageError("--out must be a new folder, not the input data set")
     done = {r.get("src") for r in dataset.read_rows(args.out)} if (args.out / dataset.MANIFEST).exists() else set()
@@ -146,8 +153,21 @@ def run(args: argparse.Namespace) -> int:
     total = sum(counts.values())
     if total:
         print(f"kept {kept} of {total} ({100 * kept / total:.1f}%) with {detector.name}; manifest: "
-              f"{args.out / dataset.MANIFEST}")
+              f"{args.out / dataset.MANIFEST}" + _files_part(counts, ignored))
     return 0
+
+
+def _files_part(counts: Counter, ignored: Counter) -> str:
+    """``; files: 50 processed, 12 skipped (truncated JPEG 7, ...), 3 ignored (...)``, when any were skipped
+    (unreadable) or ignored; processed files are those whose image was read (kept or not)."""
+    from ferlite.tables import format_counts
+
+    unreadable = Counter({r[len("unreadable: "):]: n for (s, r), n in counts.items() if r.startswith("unreadable: ")})
+    if not unreadable and not ignored:
+        return ""
+    text = f"; files: {sum(counts.values()) - sum(unreadable.values())} processed, {sum(unreadable.values())} skipped"
+    text += f" ({format_counts(unreadable)})" if unreadable else ""
+    return text + (f", {sum(ignored.values())} ignored ({format_counts(ignored)})" if ignored else "")
 
 
 def _reason_kind(reason: str) -> str:

@@ -17,12 +17,16 @@ Importing into an existing data set adds to it (duplicates of images already the
 from __future__ import annotations
 
 import argparse
+import csv
 import logging
+import os
 import re
+from collections import Counter
 from pathlib import Path
 
+from ferlite.edge.sources.listing import list_folder
 from ferlite.errors import DatasetError, ImageReadError, UsageError, require
-from ferlite.tables import crosstab, format_table
+from ferlite.tables import crosstab, format_counts, format_table, printable
 from ferlite.trainer import dataset
 from ferlite.trainer.labels import FER2013_LABELS, LABELS, normalize_label
 
@@ -124,10 +128,10 @@ def import_fer2013(csv_path: Path, out: Path, ferplus: Path | None, source: str 
 
 
 def _copy_image(src: Path, out: Path, rel: Path) -> dict:
-    """Check an image and copy its bytes into the data set; ImageReadError if unusable."""
-    from ferlite.edge.sources.imageio import decode_image
+    """Check an image and copy its bytes into the data set; ImageReadError (a one-line reason) if unusable."""
+    from ferlite.edge.sources.imageio import decode_image, read_bytes
 
-    data = src.read_bytes()
+    data = read_bytes(src)
     img = decode_image(data)
     sha = dataset.sha256_bytes(data)
     if (out / rel).exists() and dataset.sha256_file(out / rel) != sha:
@@ -145,19 +149,26 @@ def _label_or_none(name: str) -> str | None:
         return None
 
 
-def import_folder(root: Path, out: Path, source: str, bad: list) -> list[dict]:
+def _images_of(folder: Path, ignored: Counter) -> list[Path]:
+    listing = list_folder(folder, recursive=True)
+    ignored.update(listing.ignored)
+    return listing.files
+
+
+def import_folder(root: Path, out: Path, source: str, bad: list, ignored: Counter | None = None) -> list[dict]:
     from tqdm import tqdm
 
+    ignored = Counter() if ignored is None else ignored
     jobs = []  # (file, label, split)
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
         if _label_or_none(d.name):
-            jobs += [(f, _label_or_none(d.name), "") for f in dataset.iter_image_files(d)]
+            jobs += [(f, _label_or_none(d.name), "") for f in _images_of(d, ignored)]
         elif d.name.lower() in SPLIT_NAMES:
             for c in sorted(p for p in d.iterdir() if p.is_dir()):
                 if _label_or_none(c.name) is None:
-                    log.warning("skipping folder %s: %r is not an expression label", c, c.name)
+                    log.warning("skipping folder %s: %r is not an expression label", printable(c), c.name)
                     continue
-                jobs += [(f, _label_or_none(c.name), SPLIT_NAMES[d.name.lower()]) for f in dataset.iter_image_files(c)]
+                jobs += [(f, _label_or_none(c.name), SPLIT_NAMES[d.name.lower()]) for f in _images_of(c, ignored)]
         else:
             log.warning("skipping folder %s: neither an expression label nor a split name", d)
     if not jobs:
@@ -177,21 +188,22 @@ def import_labels_csv(csv_path: Path, out: Path, source: str, images: Path | Non
     import pandas as pd
     from tqdm import tqdm
 
-    try:
-        df = pd.read_csv(csv_path, dtype=str)
+    try:  # names that are not UTF-8 come back as the bytes the file system has (surrogate escapes)
+        df = pd.read_csv(csv_path, dtype=str, encoding_errors="surrogateescape")
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{csv_path}: cannot read as csv: {exc}") from None
-    cols = {c.lower(): c for c in df.columns}
+    cols = {str(c).lower(): c for c in df.columns}
     img_col = cols.get("image") or cols.get("path") or cols.get("file")
     lab_col = cols.get("emotion") or cols.get("label") or cols.get("expression")
     if img_col is None or lab_col is None:
-        raise DatasetError(f"{csv_path}: expected columns image,emotion (found {', '.join(df.columns)})")
+        found = printable(", ".join(map(str, df.columns)))
+        raise DatasetError(f"{csv_path}: expected columns image,emotion (found {found})")
     bases = [images] if images else [csv_path.parent, csv_path.parent / "images"]
     pattern = re.compile(subject_re) if subject_re else None
     rows = []
     for rec in tqdm(df.to_dict("records"), desc=source):
         name = str(rec[img_col]).strip()
-        src = next((b / name for b in bases if (b / name).is_file()), None)
+        src = next((b / name for b in bases if os.path.lexists(b / name)), None)
         label = _label_or_none(str(rec[lab_col]))
         if src is None:
             bad.append((name, "file not found"))
@@ -204,10 +216,10 @@ def import_labels_csv(csv_path: Path, out: Path, source: str, images: Path | Non
         if pattern and not subject:
             m = pattern.search(Path(name).name)
             subject = m.group(1) if m else ""
-        try:
-            rows.append(dict(_copy_image(src, out, Path("images") / source / name), label=label, split="",
-                             source=source, subject=subject))
-        except ImageReadError as exc:
+        try:  # the copy's path keeps the row's name, less any root or '..' that would lead out of --out
+            rel = Path("images") / source / dataset.safe_relative(name)
+            rows.append(dict(_copy_image(src, out, rel), label=label, split="", source=source, subject=subject))
+        except (ImageReadError, DatasetError) as exc:
             bad.append((str(src), str(exc)))
     return rows
 
@@ -220,7 +232,7 @@ def detect_format(path: Path) -> str:
 
         opener = gzip.open if path.suffix.lower() == ".gz" else open
         try:
-            with opener(path, "rt") as f:
+            with opener(path, "rt", encoding="utf-8", errors="surrogateescape") as f:
                 header = f.readline().lower()
         except (OSError, UnicodeDecodeError) as exc:
             raise DatasetError(f"{path}: cannot read: {exc}") from None
@@ -261,12 +273,13 @@ def run(args: argparse.Namespace) -> int:
     source = args.source or ("fer2013" if fmt == "fer2013" else re.sub(r"\W+", "_", args.path.stem.lower()))
     existing = dataset.read_rows(args.out)
     bad: list[tuple[str, str]] = []
+    ignored: Counter = Counter()
     if fmt == "fer2013":
         rows = import_fer2013(args.path, args.out, args.ferplus, source, args.keep_fer2013_labels)
     elif args.ferplus:
         raise UsageError("--ferplus applies to a FER2013 csv only")
     elif fmt == "folder":
-        rows = import_folder(args.path, args.out, source, bad)
+        rows = import_folder(args.path, args.out, source, bad, ignored)
     else:
         rows = import_labels_csv(args.path, args.out, source, args.images, args.subject_pattern, bad)
 
@@ -277,9 +290,10 @@ def run(args: argparse.Namespace) -> int:
     if dups:
         report = args.out / f"duplicates_{source}.csv"
         dataset.write_rows(args.out, [], ())  # ensure folder exists
-        with open(report, "w") as f:
-            f.write("path,duplicate_of,split\n")
-            f.writelines(f"{r['path']},{orig},{r['split']}\n" for r, orig in dups)
+        with open(report, "w", newline="", **dataset.ENCODING) as f:
+            writer = csv.writer(f)
+            writer.writerow(["path", "duplicate_of", "split"])
+            writer.writerows([r["path"], orig, r["split"]] for r, orig in dups)
         cross = sum(1 for r, orig in dups if not orig.startswith(f"images/{source}/{r['split']}/"))
         print(f"{len(dups)} exact duplicates ({cross} across splits or data sets), listed in {report}; "
               + ("dropped" if drop else "kept (use --duplicates drop to drop them)"
@@ -292,10 +306,27 @@ def run(args: argparse.Namespace) -> int:
     extra = [c for c in VOTE_COLUMNS + ["fer2013_label"] if rows and c in rows[0]]
     manifest = dataset.write_rows(args.out, existing + rows, extra)
     for path, reason in bad:
-        print(f"skipped {path}: {reason}")
+        print(f"skipped {printable(path)}: {reason}")
     headers, table = crosstab([(r["label"], r["split"]) for r in rows], LABELS,
                               ["Training", "PublicTest", "PrivateTest", "train", "val", "test"])
     print(format_table(headers, table))
-    print(f"imported {len(rows)} images from {args.path} ({fmt}) into {manifest}"
-          + (f"; skipped {len(bad)} bad files" if bad else ""))
+    print(f"imported {len(rows)} images from {printable(args.path)} ({fmt}) into {manifest}"
+          + _skipped_part(args.out, source, bad, ignored))
     return 0
+
+
+def _skipped_part(out: Path, source: str, bad: list[tuple[str, str]], ignored: Counter) -> str:
+    """``; skipped 3 bad files (0-byte file 2, ...; listed in OUT/skipped_SOURCE.csv); ignored 2 entries
+    (...)``, and the skipped files written to that csv (path, reason)."""
+    from ferlite.edge.sources.imageio import reason_kind
+
+    text = ""
+    if bad:
+        report = out / f"skipped_{source}.csv"
+        with open(report, "w", newline="", **dataset.ENCODING) as f:
+            csv.writer(f).writerows([("path", "reason"), *bad])
+        kinds = format_counts(Counter(reason_kind(r) for _, r in bad))
+        text += f"; skipped {len(bad)} bad files ({kinds}; listed in {printable(report)})"
+    if ignored:
+        text += f"; ignored {sum(ignored.values())} entries ({format_counts(ignored)})"
+    return text
