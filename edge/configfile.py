@@ -128,16 +128,24 @@ _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
 
+def _toml_value(text: str) -> Any:
+    """``text`` read as one TOML value; ValueError (TOMLDecodeError is one) when it is not one."""
+    try:
+        return _toml().loads(f"v = {text}")["v"]
+    except RecursionError:  # "[[[[..." thousands deep
+        raise ValueError("nested too deeply") from None
+
+
 def _convert(kind: str, text: str) -> Any:
     """A --set value, read by the key's type: strings as typed (or a TOML "quoted" string)."""
     t = text.strip()
     if kind == "str":
         if len(t) >= 2 and t[0] == t[-1] and t[0] in "\"'":
-            return _toml().loads(f"v = {t}")["v"]
+            return _toml_value(t)
         return text
     if kind == "tuple[str, ...]":
         if t.startswith("["):
-            return _toml().loads(f"v = {t}")["v"]
+            return _toml_value(t)
         return [item.strip() for item in t.split(",") if item.strip()]
     if kind == "bool":
         if t.lower() in _TRUE | _FALSE:
