@@ -1,0 +1,69 @@
+"""Soak: `ferlite run` on the looping sample clip for a while, its resident memory sampled.
+
+    python bench/soak.py --minutes 10            # what the README quotes
+    python bench/soak.py --minutes 1440          # 24 hours (on a Pi: run it inside tmux, or as a unit)
+
+Samples VmRSS of the service every --every seconds; growth is the last sample minus the first sample after
+--warmup seconds. Prints a table and writes it (markdown and csv) under runs/soak/ (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=10.0)
+    p.add_argument("--every", type=float, default=5.0, help="seconds between samples")
+    p.add_argument("--warmup", type=float, default=60.0, help="seconds before the first counted sample")
+    p.add_argument("--clip", default=str(ROOT / "edge" / "data" / "sample.mp4"))
+    p.add_argument("--out", type=Path, default=Path("runs/soak"))
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "ferlite", "run", "--source", args.clip, "--set", "source.loop=true",
+               "--set", f"log.path={tmp}/soak.db"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "soak.log", "w"))
+        samples, t0 = [], time.monotonic()
+        try:
+            while time.monotonic() - t0 < args.minutes * 60:
+                time.sleep(args.every)
+                if proc.poll() is not None:
+                    sys.exit(f"the service exited with {proc.returncode}: {(Path(tmp) / 'soak.log').read_text()}")
+                samples.append((round(time.monotonic() - t0, 1), rss_mb(proc.pid)))
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        log = (Path(tmp) / "soak.log").read_text()
+    counted = [s for s in samples if s[0] >= args.warmup]
+    first, last = counted[0][1], counted[-1][1]
+    peak = max(m for _, m in counted)
+    rows = [("minutes", f"{args.minutes:g}"), ("samples after warm-up", len(counted)),
+            (f"RSS at {counted[0][0]:.0f} s (MB)", f"{first:.1f}"), ("RSS at the end (MB)", f"{last:.1f}"),
+            ("growth after warm-up (MB)", f"{last - first:+.1f}"), ("peak after warm-up (MB)", f"{peak:.1f}"),
+            ("rows logged", log.strip().splitlines()[-1].split("; ")[-1] if log.strip() else "?")]
+    args.out.mkdir(parents=True, exist_ok=True)
+    md = ["| figure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
+    (args.out / "soak.md").write_text("\n".join(md) + "\n")
+    with open(args.out / "soak_samples.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("seconds", "rss_mb"), *samples])
+    print("\n".join(md))
+    print(f"wrote {args.out / 'soak.md'}; os {os.uname().machine}")
+
+
+if __name__ == "__main__":
+    main()
