@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from fakes import frame_index, write_clip
 
@@ -127,3 +128,21 @@ def test_window_choice(monkeypatch):
     assert capture.use_window(False) is False
     with pytest.raises(UsageError, match="display"):
         capture.use_window(True)
+
+
+def test_a_frame_jpeg_cannot_hold_is_skipped_and_capture_goes_on(tmp_path, capsys, caplog):
+    """From a folder of photos, one 70000 pixels wide (over JPEG's 65,500): a warning with the reason, and the
+    capture saves the next photo instead (issue 14)."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    face = cv2.imread(str(Path(__file__).parent / "data" / "photos" / "skimage_astronaut.png"))
+    for name in ("a.png", "c.png", "d.png"):
+        cv2.imwrite(str(photos / name), face)
+    cv2.imwrite(str(photos / "b.png"), np.full((1, 70000, 3), 127, np.uint8))
+    out = tmp_path / "data"
+    assert main(["capture", "--source", str(photos), "--out", str(out), "--expressions", "happy", "--count", "3",
+                 "--countdown", "0", "--interval", "0.5", "--subject", "bob", "--no-window"]) == 0
+    assert len(read_manifest(out)) == 3
+    assert "frame 1 not saved: OpenCV could not encode a (1, 70000, 3) frame as JPEG" in caplog.text
+    assert "Maximum supported image dimension is 65500 pixels" in caplog.text
+    assert "saved 3 images of bob" in capsys.readouterr().out
