@@ -159,6 +159,10 @@ def add_unusual(corpus: Corpus, rng: random.Random) -> None:
         data = encode(img, fmt) + rng.randbytes(rng.choice((1, 100, 20000)))
         corpus.add(f"trailing_{fmt}{FORMATS[fmt][0]}", data, "processed")
     corpus.add("trailing_second_jpeg.jpg", encode(img, "jpg") * 2, "processed")
+    jpg = encode(img, "jpg")  # 190 KB of ICC-profile segments before the frame header: past the first 64 KiB read
+    app2 = b"".join(b"\xff\xe2" + (65000).to_bytes(2, "big") + b"ICC_PROFILE\x00" + rng.randbytes(64986)
+                    for _ in range(3))
+    corpus.add("big_app_segments.jpg", jpg[:2] + app2 + jpg[2:], "processed")
     for fmt, ext in (("png", ".jpg"), ("jpg", ".png"), ("webp", ".bmp"), ("bmp", ".tif"), ("gif", ".webp"),
                      ("tif", ".jpeg"), ("ppm", ".gif"), ("pam", ".png")):
         corpus.add(f"wrong_ext_{fmt}{ext}", encode(img, fmt), "processed")
