@@ -24,6 +24,7 @@ from corpus_fuzz import (
     FORMATS,
     bit_flips,
     encode,
+    gif_local_palette,
     jpeg_headers,
     magic_noise,
     other_headers,
@@ -152,7 +153,8 @@ def add_unusual(corpus: Corpus, rng: random.Random) -> None:
            "grey.bmp": cv2.imencode(".bmp", grey)[1].tobytes(),
            "rgba.webp": cv2.imencode(".webp", cv2.cvtColor(img, cv2.COLOR_BGR2BGRA))[1].tobytes(),
            "bitmap.pbm": cv2.imencode(".pbm", grey)[1].tobytes(), "raw.tif": encode(img, "tif_raw"),
-           "float.tif": cv2.imencode(".tif", img.astype(np.float32) / 255)[1].tobytes()}
+           "float.tif": cv2.imencode(".tif", img.astype(np.float32) / 255)[1].tobytes(),
+           "local_palette.gif": gif_local_palette(img)}
     for name, data in odd.items():
         corpus.add(f"odd_{name}", data, "any" if name == "float.tif" else "processed")
     for fmt in ("jpg", "png", "webp", "gif", "bmp", "tif", "ppm", "progressive"):

@@ -56,6 +56,22 @@ def png_bytes(width: int, height: int, depth: int, colour: int, rows: list[bytes
             + png_chunk(b"IEND", b""))
 
 
+def gif_local_palette(image: np.ndarray) -> bytes:
+    """A GIF whose palette is the image's own (local) instead of the screen's (global): no global table."""
+    gif = encode(image, "gif")
+    flags = gif[10]
+    size = 3 << ((flags & 7) + 1)
+    table, rest = gif[13:13 + size], bytearray(gif[13 + size:])
+    i = 0
+    while rest[i] == 0x21:  # extensions before the image
+        i += 2
+        while rest[i]:
+            i += 1 + rest[i]
+        i += 1
+    rest[i + 9] |= 0x80 | (flags & 7)
+    return gif[:10] + bytes([flags & 0x7F]) + gif[11:13] + bytes(rest[:i + 10]) + table + bytes(rest[i + 10:])
+
+
 def truncations(rng: random.Random, fmt: str, data: bytes, cuts: int) -> list[tuple]:
     """``data`` cut short at ``cuts`` places: inside the header, in the pixel data, just before the end."""
     ends = sorted({1, 2, 5, 9, 17, 30, len(data) - 1, len(data) - 2}

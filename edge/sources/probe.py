@@ -194,7 +194,7 @@ def _gif_info(data: bytes) -> ImageInfo:
 def _gif_check(info: ImageInfo, data: bytes) -> None:
     """The blocks up to the end of the first image's data: it must fit in the screen and be complete."""
     (flags,) = unpack("<B", data, 10)
-    i = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    i = 13 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0)  # after the global colour table
     while True:
         (kind,) = unpack("<B", data, i)
         if kind == 0x21:  # extension: label, then sub-blocks
@@ -204,7 +204,7 @@ def _gif_check(info: ImageInfo, data: bytes) -> None:
             if left + width > info.width or top + height > info.height:
                 raise ImageReadError(f"corrupt GIF (a {width}x{height} frame outside the {info.width}x"
                                      f"{info.height} screen)")
-            i += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
+            i += 10 + ((3 << ((local & 7) + 1)) if local & 0x80 else 0)
             _gif_sub_blocks(data, i + 1)
             return
         else:
