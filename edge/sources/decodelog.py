@@ -2,7 +2,7 @@
 
 libjpeg and libpng print their warnings ("Premature end of JPEG file", "libpng warning: iCCP: ...") and
 OpenCV logs why a decode failed ("[ WARN:0@1.2] global loadsave.cpp:... imdecode_(): ...") straight to file
-descriptor 2, where Python cannot catch them. ``native_output()`` points fd 2 at a temporary file around a
+descriptor 2, where Python cannot catch them. ``native_output()`` points fd 2 at a file of its own around a
 decode and hands back those lines, trimmed of OpenCV's log prefix, for the caller to fold into its one-line
 reasons or drop; with ``ferlite -v`` they are also logged at debug level. A line that is not a decoder's
 (another thread's message written during the few milliseconds of a decode) is written back to stderr.
@@ -34,15 +34,32 @@ _OPENCV_PREFIX = re.compile(r"^\[ ?[A-Z]+:[^\]]*\]\s+(global\s+)?(\S+:\d+\s+)?(\
 _LOCK = threading.Lock()
 
 
+def _capture_file():
+    """Somewhere for fd 2 to point: a file in memory where Linux offers one (no /tmp needed, as under a
+    read-only service unit), else a temporary file; None when neither can be had."""
+    try:
+        if hasattr(os, "memfd_create"):
+            return os.fdopen(os.memfd_create("ferlite-decoder-output"), "w+b")
+        return tempfile.TemporaryFile()
+    except OSError:
+        return None
+
+
 @contextlib.contextmanager
 def native_output() -> Iterator[list[str]]:
-    """Within the block, fd 2 goes to a temporary file; the list it yields holds the decoder lines after."""
+    """Within the block, fd 2 goes to a file of its own; the list it yields holds the decoder lines after.
+    Without fd 2 (a daemon started without one) or anywhere to point it, nothing is caught."""
     lines: list[str] = []
-    with _LOCK, tempfile.TemporaryFile() as tmp:
+    with _LOCK, contextlib.ExitStack() as stack:
+        tmp = _capture_file()
         try:
             sys.stderr.flush()
-            saved = os.dup(2)
-        except (OSError, ValueError):  # no fd 2 (a daemon started without one): nothing to catch
+            saved = os.dup(2) if tmp is not None else None
+        except (OSError, ValueError):
+            saved = None
+        if tmp is not None:
+            stack.enter_context(tmp)
+        if saved is None:
             yield lines
             return
         os.dup2(tmp.fileno(), 2)

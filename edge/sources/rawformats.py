@@ -20,6 +20,7 @@ TIFF_TYPES = {1: (1, "B"), 3: (2, "H"), 4: (4, "I"), 6: (1, "b"), 8: (2, "h"), 9
 MAX_TIFF_ENTRIES = 4096
 MAX_TIFF_VALUES = 1 << 20
 _PNM_NUMBER = re.compile(rb"(?:\s|#[^\n\r]*)*(\d{1,10})(?=\s|#)")
+_PNM_UNFINISHED = re.compile(rb"(?:\s|#[^\n\r]*)*\d{0,10}")
 
 
 class _Ifd:
@@ -89,7 +90,7 @@ def _pnm_tokens(data: bytes, count: int) -> tuple[list[int], int]:
     while len(numbers) < count:
         m = _PNM_NUMBER.match(data, i)
         if m is None:
-            if re.fullmatch(rb"(?:\s|#[^\n\r]*)*\d{0,10}", data[i:]):
+            if _PNM_UNFINISHED.fullmatch(data, i):  # the data ends inside the header (no copy of a big file)
                 raise ShortHeader
             raise ImageReadError("corrupt PNM (a header value that is not a number)")
         numbers.append(int(m.group(1)))
