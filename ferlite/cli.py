@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("ferlite.edge.bench", "per-stage latency and frames/s of the pipeline on this machine"),
     "run": ("ferlite.edge.service.run", "run as a service: camera -> expressions -> SQLite log, with systemd notify"),
     "check": ("ferlite.edge.service.check", "check config, camera, model and one frame, as the service would run"),
+    "report": ("ferlite.trainer.logreport", "look back at a device's expression log: tables, csv, plots, html"),
 }
 
 EPILOG = """\
@@ -42,6 +43,7 @@ steps:
                 ferlite bench
   service       ferlite check --config /etc/ferlite/config.toml
                 ferlite run --config /etc/ferlite/config.toml   (systemd/install.sh sets this up)
+  look back     ferlite report /var/lib/ferlite/expressions.db --since 7d --bucket day
 
 Run `ferlite COMMAND --help` for the options of each command. Set DEBUG=1 for tracebacks.
 """
