@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     except FerliteError as exc:
         if os.environ.get("DEBUG"):
             raise
-        print(f"ferlite {args.command}: error: {exc}", file=sys.stderr)
+        message = f"ferlite {args.command}: error: {exc}"  # a file name may hold bytes that are not UTF-8
+        print(message.encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"ferlite {args.command}: interrupted", file=sys.stderr)
