@@ -38,6 +38,32 @@ def render(runs: list[tuple[str, str]]) -> str:
                    for i, (command, output) in enumerate(runs))
 
 
+def run_commands(commands: list[str], home: Path) -> list[tuple[str, str]]:
+    """Run ``ferlite ...`` command lines in-process in ``home`` (with the repository's edge/ linked beside them,
+    as in a clone); returns (command, what it printed on stdout) for each. Each must exit 0."""
+    import contextlib
+    import io
+    import shlex
+
+    from ferlite.cli import main
+
+    if not (home / "edge").exists():
+        (home / "edge").symlink_to(README.parent / "edge")
+    old = Path.cwd()
+    os.chdir(home)
+    runs = []
+    try:
+        for command in commands:
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                rc = main(shlex.split(command)[1:])
+            assert rc == 0, (command, out.getvalue())
+            runs.append((command, out.getvalue()))
+    finally:
+        os.chdir(old)
+    return runs
+
+
 def check(name: str, runs: list[tuple[str, str]]) -> None:
     """Assert that the README's block NAME is what ``runs`` printed (timings masked), or rewrite it when
     FERLITE_UPDATE_DOCS=1."""

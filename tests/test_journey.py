@@ -6,19 +6,13 @@ evaluate, convert, recognize with the result. The commands are the README's, run
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
-import os
-import shlex
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import readme_blocks
-
-from ferlite.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = [
@@ -37,20 +31,7 @@ SEVEN = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 def journey(tmp_path_factory):
     """Run the README's commands in a fresh folder (with edge/ beside them, as in a clone); their outputs."""
     home = tmp_path_factory.mktemp("kiosk")
-    (home / "edge").symlink_to(ROOT / "edge")
-    old = Path.cwd()
-    os.chdir(home)
-    runs = []
-    try:
-        for command in COMMANDS:
-            out = io.StringIO()
-            with contextlib.redirect_stdout(out):
-                rc = main(shlex.split(command)[1:])
-            assert rc == 0, (command, out.getvalue())
-            runs.append((command, out.getvalue()))
-    finally:
-        os.chdir(old)
-    return home, runs
+    return home, readme_blocks.run_commands(COMMANDS, home)
 
 
 def rows(path: Path) -> list[dict[str, str]]:
