@@ -12,10 +12,13 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -39,11 +42,13 @@ def service(config: Path, *args: str, **kw) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kw)
 
 
-def write_config(folder: Path, db: Path) -> Path:
-    """The sample clip, looped; a row per face per frame (log_interval 0), committed at once."""
+def write_config(folder: Path, db: Path, http: str = "") -> Path:
+    """The sample clip, looped; a row per face per frame (log_interval 0), committed at once; the web page
+    on ``http`` (host:port) if given."""
     config = folder / "config.toml"
     config.write_text(f'[source]\nspec = "{SAMPLE}"\nloop = true\n[classifier]\nthreads = 1\n'
-                      f'[log]\npath = "{db}"\ncommit_interval = 0.0\nlog_interval = 0.0\n')
+                      f'[log]\npath = "{db}"\ncommit_interval = 0.0\nlog_interval = 0.0\n'
+                      + (f'[http]\nenabled = true\nlisten = "{http}"\n' if http else ""))
     return config
 
 
@@ -147,9 +152,31 @@ def test_python_api_is_the_commands_and_render_html_is_pure(service_log, tmp_pat
     assert r.stdout.strip() == "[]"
 
 
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url: str, wait_s: float = 30) -> str:
+    """The body of a GET, retried while the server is not listening yet."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                return response.read().decode()
+        except urllib.error.URLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def test_the_live_log_is_read_while_the_service_writes_it(tmp_path):
-    db = tmp_path / "live.db"
-    proc = service(write_config(tmp_path, db))
+    """Two reports and the web page's /report (the last day, linked from the kiosk page) while the service
+    logs; it goes on logging and stops cleanly."""
+    pytest.importorskip("aiohttp", reason="the web page needs aiohttp (the edge extra)")
+    db, port = tmp_path / "live.db", free_port()
+    proc = service(write_config(tmp_path, db, http=f"127.0.0.1:{port}"))
     try:
         deadline = time.monotonic() + 120
         while not (db.exists() and sql(db, "SELECT name FROM sqlite_master WHERE name = 'meta'")
@@ -158,6 +185,9 @@ def test_the_live_log_is_read_while_the_service_writes_it(tmp_path):
             time.sleep(0.2)
         for i in range(2):
             assert main(["report", str(db), "--out", str(tmp_path / f"report{i}")]) == 0
+        page = fetch(f"http://127.0.0.1:{port}/report")
+        assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") == 4
+        assert 'href="report"' in fetch(f"http://127.0.0.1:{port}/")
         seen = sum(int(r["rows"]) for r in read_csv(tmp_path / "report1" / "labels.csv") if r["label"] != "total")
         deadline = time.monotonic() + 60
         while sql(db, "SELECT COUNT(*) FROM expressions")[0][0] <= seen:  # the service goes on logging
