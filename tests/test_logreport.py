@@ -241,6 +241,38 @@ def test_chunks_sources_restarted_ids_and_other_labels(tmp_path, monkeypatch):
     assert str(india.counts.index[0]) == "2023-11-15 03:43:00" and india.rows == report.rows
 
 
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder on a file system mounted read-only, as a device's card mounted to pull its log (needs root)."""
+    folder = tmp_path / "card"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(folder)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_log_on_a_read_only_mount_is_read_without_its_wal(read_only_folder, tmp_path, caplog):
+    from ferlite.trainer.logread import load_log
+
+    db = synthetic_log(tmp_path / "log.db", [(1_700_000_000.0 + i, "cam0", 1, "happy") for i in range(50)])
+    writer = sqlite3.connect(db)  # rows committed to the WAL but not yet checkpointed into the file
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.executemany("INSERT INTO expressions (ts, source, frame, track_id, label, confidence, probs) "
+                       "VALUES (?, 'cam0', 0, 2, 'sad', 0.9, '[]')", [(1_700_000_100.0 + i,) for i in range(7)])
+    writer.commit()
+    for suffix in ("", "-wal"):
+        shutil.copy(f"{db}{suffix}", read_only_folder / f"log.db{suffix}")
+    writer.close()
+    subprocess.run(["mount", "-o", "remount,ro", str(read_only_folder)], check=True)
+    with caplog.at_level("WARNING"):
+        df = load_log(read_only_folder / "log.db")
+    assert df["rows"].sum() == 50 and "the rows still in log.db-wal are left out" in caplog.text
+
+
 def test_times_parse_as_dates_times_and_ages():
     from datetime import datetime, timezone
 

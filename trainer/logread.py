@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import sqlite3
 import time
@@ -30,6 +31,8 @@ from ferlite.trainer.logscan import CHUNK_ROWS, PIECE_COLUMNS, Scan, scan_log
 
 if TYPE_CHECKING:
     import pandas as pd
+
+log = logging.getLogger(__name__)
 
 #: Show a progress bar when the range spans more chunks than this.
 PROGRESS_MIN_CHUNKS = 2
@@ -55,16 +58,39 @@ class LogInfo:
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
-    """Open a log read-only; a missing file or one that is not SQLite is a one-line error."""
+    """Open a log read-only; a missing file or one that is not SQLite is a one-line error. Where nothing can be
+    written beside the file (a device's card mounted read-only), SQLite cannot set up the shared memory a WAL
+    database needs, so the file is read as it stands (``immutable``), without rows still in its -wal file."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
-        conn.execute("PRAGMA query_only=1")
-        conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+        return _open(path, "mode=ro")
+    except sqlite3.OperationalError as exc:
+        try:
+            conn = _open(path, "immutable=1")
+        except sqlite3.DatabaseError:
+            raise DatasetError(f"{path}: not a ferlite log (cannot read it as SQLite: {exc})") from None
+        wal = Path(f"{path}-wal")
+        if wal.is_file() and wal.stat().st_size and str(path) not in _warned:
+            _warned.add(str(path))
+            log.warning("%s: read where nothing can be written: the rows still in %s are left out", path, wal.name)
+        return conn
     except sqlite3.DatabaseError as exc:
         raise DatasetError(f"{path}: not a ferlite log (cannot read it as SQLite: {exc})") from None
+
+
+_warned: set[str] = set()
+
+
+def _open(path: Path, options: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA query_only=1")
+        conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
     return conn
 
 
