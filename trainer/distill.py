@@ -28,15 +28,21 @@ def teacher_path(spec: str) -> Path:
 def teacher_targets(keras, specs: list[str], x: np.ndarray, classes: list[str],
                     temperature: float = 1.0, batch: int = 512) -> np.ndarray:
     """(N, classes) probabilities: softmax(mean logits over teachers and {face, mirror} / temperature)."""
+    from tqdm import tqdm
+
     total = np.zeros((len(x), len(classes)), np.float64)
     xf = x.astype(np.float32)
+    bar = tqdm(total=2 * len(specs) * len(x), desc="teacher predictions", unit="face", leave=False)
     for spec in specs:
         model = keras.models.load_model(teacher_path(spec))
         if model.output_shape[-1] != len(classes):
             raise UsageError(f"teacher {spec}: {model.output_shape[-1]} classes, the data set has {len(classes)}")
         logits = keras.Model(model.inputs, model.get_layer("logits").output)
         for view in (xf, xf[:, :, ::-1]):
-            total += logits.predict(view, batch_size=batch, verbose=0)
+            for start in range(0, len(view), batch):  # a batch at a time, for the progress bar
+                total[start:start + batch] += logits.predict_on_batch(view[start:start + batch])
+                bar.update(len(view[start:start + batch]))
+    bar.close()
     z = total / (2 * len(specs)) / temperature
     z -= z.max(1, keepdims=True)
     p = np.exp(z)
