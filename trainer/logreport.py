@@ -171,11 +171,12 @@ def summary_text(report: LogReport) -> str:
     return "\n".join(out)
 
 
-def bucket_rows(report: LogReport) -> list[list]:
-    """[bucket, rows, faces, top label, uncertain share] per bucket, for tables."""
+def bucket_rows(report: LogReport, last: int | None = None) -> list[list]:
+    """[bucket, rows, faces, top label, uncertain share] per bucket (the ``last`` ones only), for tables."""
     fmt = {"minute": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d"}[report.bucket]
     rows = []
-    for (stamp, counts), faces in zip(report.counts.iterrows(), report.faces):
+    start = 0 if last is None else max(len(report.counts) - last, 0)
+    for (stamp, counts), faces in zip(report.counts.iloc[start:].iterrows(), report.faces.iloc[start:]):
         n = int(counts.sum())
         top = counts.idxmax() if n else ""
         rows.append([stamp.strftime(fmt), n, int(faces), top,
@@ -226,7 +227,7 @@ def render_html(report: LogReport, pngs: dict[str, bytes] | None = None) -> str:
     longest = report.tracks.nlargest(min(HTML_ROWS, 20), "dwell_s")
     track_rows = [[f"{t.start:%Y-%m-%d %H:%M:%S}", t.source, t.track_id, f"{t.dwell_s:.1f}", t.rows, t.dominant,
                    f"{100 * t.dominant_share:.0f}%"] for t in longest.itertuples()]
-    buckets = bucket_rows(report)
+    buckets = bucket_rows(report, last=HTML_ROWS)
     images = "".join(f'<p><img alt="{name}" src="data:image/png;base64,{base64.b64encode(pngs[name]).decode()}">'
                      "</p>" for name in PLOTS if name in pngs)
     summary = summary_text(report).splitlines()[-2:]
@@ -238,8 +239,8 @@ def render_html(report: LogReport, pngs: dict[str, bytes] | None = None) -> str:
         "a face is one track. Times are local.</p>",
         "<h2>Expressions</h2>", _table(["label", "rows", "share", "faces (dominant)"], label_rows), images,
         f"<h2>Per {report.bucket}</h2>",
-        f"<p class=note>The last {min(HTML_ROWS, len(buckets))} of {len(buckets)}; all of them in buckets.csv.</p>",
-        _table([report.bucket, "rows", "faces", "top", "uncertain"], buckets[-HTML_ROWS:]),
+        f"<p class=note>The last {len(buckets)} of {len(report.counts)}; all of them in buckets.csv.</p>",
+        _table([report.bucket, "rows", "faces", "top", "uncertain"], buckets),
         "<h2>Longest faces</h2>",
         _table(["start", "source", "track", "dwell s", "rows", "dominant", "of rows"], track_rows),
         "</body></html>", ""])
