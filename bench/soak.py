@@ -1,6 +1,6 @@
 """Soak: `ferlite run` on the looping sample clip for a while, its resident memory sampled.
 
-    python bench/soak.py --minutes 10            # what the README quotes
+    python bench/soak.py --minutes 10            # what the README quotes; .ci/run adds --max-growth 5
     python bench/soak.py --minutes 1440          # 24 hours (on a Pi: run it inside tmux, or as a unit)
 
 Samples VmRSS of the service every --every seconds; growth is the last sample minus the first sample after
@@ -33,6 +33,8 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=60.0, help="seconds before the first counted sample")
     p.add_argument("--clip", default=str(ROOT / "edge" / "data" / "sample.mp4"))
     p.add_argument("--out", type=Path, default=Path("runs/soak"))
+    p.add_argument("--max-growth", type=float, default=None, metavar="MB",
+                   help="exit 1 when the growth after warm-up is larger (CI: 5)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "ferlite", "run", "--source", args.clip, "--set", "source.loop=true",
@@ -63,6 +65,8 @@ def main() -> None:
         csv.writer(f).writerows([("seconds", "rss_mb"), *samples])
     print("\n".join(md))
     print(f"wrote {args.out / 'soak.md'}; os {os.uname().machine}")
+    if args.max_growth is not None and last - first > args.max_growth:
+        sys.exit(f"soak: resident memory grew {last - first:.1f} MB after warm-up (limit {args.max_growth:g} MB)")
 
 
 if __name__ == "__main__":
