@@ -1,7 +1,7 @@
 """The README's console examples that need no shared data, run as written in a fresh folder; their output must
 be the README's (timings masked; tests/readme_blocks.py, FERLITE_UPDATE_DOCS=1 rewrites them). The own-data
 journey's block is checked by tests/test_journey.py; the FER2013 import, which reads the shared data set at
-the README's ../shared path, only when FERLITE_DATA names it (about 80 s)."""
+the README's ../shared path, only when FERLITE_DATA names it (FER2013 and FER+, about 30-80 s each)."""
 
 from __future__ import annotations
 
@@ -25,12 +25,20 @@ def test_readme_example_output_is_real(name, tmp_path, monkeypatch):
     readme_blocks.check(name, readme_blocks.run_commands(EXAMPLES[name], tmp_path))
 
 
+SHARED_EXAMPLES = {
+    "import-fer2013": "ferlite import ../shared/data/fer2013/fer2013.csv.gz --out data/fer2013",
+    "import-ferplus": "ferlite import ../shared/data/fer2013/fer2013.csv.gz --ferplus "
+                      "../shared/data/fer2013/fer2013new.csv --out data/ferplus",
+}
+
+
 @pytest.mark.shared
-def test_readme_fer2013_import_output_is_real(shared_data: Path, tmp_path):
-    if not (shared_data / "fer2013" / "fer2013.csv.gz").is_file():
-        pytest.skip(f"no fer2013/fer2013.csv.gz under FERLITE_DATA={shared_data}")
+@pytest.mark.parametrize("name", sorted(SHARED_EXAMPLES))
+def test_readme_import_output_is_real(name, shared_data: Path, tmp_path):
+    for needed in ("fer2013.csv.gz", "fer2013new.csv"):
+        if not (shared_data / "fer2013" / needed).is_file():
+            pytest.skip(f"no fer2013/{needed} under FERLITE_DATA={shared_data}")
     (tmp_path / "shared").mkdir()
     (tmp_path / "shared" / "data").symlink_to(shared_data.resolve())  # the README's ../shared/data
     (tmp_path / "clone").mkdir()
-    command = "ferlite import ../shared/data/fer2013/fer2013.csv.gz --out data/fer2013"
-    readme_blocks.check("import-fer2013", readme_blocks.run_commands([command], tmp_path / "clone"))
+    readme_blocks.check(name, readme_blocks.run_commands([SHARED_EXAMPLES[name]], tmp_path / "clone"))
