@@ -123,3 +123,14 @@ def test_evaluate_takes_a_manifest_csv_of_any_name(tmp_path, capsys):
     (data / "manifest.csv").rename(data / "kiosk.csv")
     assert main(["evaluate", "--data", str(data / "kiosk.csv"), "--split", "val"]) == 0
     assert "faces:val (36 faces)" in capsys.readouterr().out
+
+
+def test_converts_default_folder_is_ignored_by_git():
+    import shutil
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(["git", "check-ignore", "-q", "models/ferlite_cnn48_int8.tflite"], cwd=ROOT)
+    assert ignored.returncode == 0, "convert's default --out ./models must be ignored by git"
+    tracked = subprocess.run(["git", "check-ignore", "-q", "edge/models/ferlite_cnn48_int8.tflite"], cwd=ROOT)
+    assert tracked.returncode == 1  # the bundled models stay tracked
