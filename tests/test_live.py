@@ -253,3 +253,23 @@ def test_password_file_and_missing_file_error(tmp_path):
     r = subprocess.run(ferlite("run", "--config", str(config), "--max-frames", "1"), capture_output=True, text=True,
                        timeout=120, env={**os.environ, "CI": ""})
     assert r.returncode == 2 and "password_file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_recognize_serve_is_a_live_demo_until_ctrl_c(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(ferlite("recognize", str(ROOT / "edge" / "data" / "sample.mp4"), "--serve", "--out",
+                                    str(tmp_path / "out"), "--set", f"http.listen=127.0.0.1:{port}"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(port, proc=proc)
+        status = wait_for_json(f"http://127.0.0.1:{port}/api/status", lambda s: s["frames"] > 10)
+        assert status["fps"] < 30  # the clip plays at its own 15 frames/s, not as fast as it decodes
+        wait_for_json(f"http://127.0.0.1:{port}/api/status", lambda s: s["frames"] >= 89, timeout=30)
+        time.sleep(1)
+        assert proc.poll() is None  # the page stays up after the clip ended
+        assert get_json(f"http://127.0.0.1:{port}/api/faces")["labels"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "still serving http://127.0.0.1" in out and "90 frame(s)" in out
