@@ -35,10 +35,15 @@ def paste(frame: np.ndarray, patch: np.ndarray, cx: float, cy: float) -> tuple[i
     x0, y0 = int(cx - w / 2), int(cy - h / 2)
     mask = np.zeros((h, w), np.float32)
     cv2.ellipse(mask, (w // 2, h // 2), (int(w * 0.48), int(h * 0.48)), 0, 0, 360, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), max(1, w // 20))[..., None]
-    roi = frame[y0 : y0 + h, x0 : x0 + w]
-    frame[y0 : y0 + h, x0 : x0 + w] = (roi * (1 - mask) + patch * mask).astype(np.uint8)
+    blend(frame, patch, cv2.GaussianBlur(mask, (0, 0), max(1, w // 20)), x0, y0)
     return x0, y0, w, h
+
+
+def blend(frame: np.ndarray, patch: np.ndarray, mask: np.ndarray, x0: int, y0: int) -> None:
+    """Mix ``patch`` into ``frame`` at (x0, y0), weighted by ``mask`` (0..1, the patch's height and width)."""
+    h, w = patch.shape[:2]
+    roi = frame[y0 : y0 + h, x0 : x0 + w]
+    frame[y0 : y0 + h, x0 : x0 + w] = (roi * (1 - mask[..., None]) + patch * mask[..., None]).astype(np.uint8)
 
 
 def main() -> None:
