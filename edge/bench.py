@@ -108,7 +108,7 @@ class stream_client:
         self.url = f"http://{config.http.listen.replace('0.0.0.0', '127.0.0.1')}/stream.mjpg" \
             if "http" in extra else None
         self.headers = {"Authorization": f"Bearer {config.http.token}"} if config.http.token else {}
-        self.stop, self.bytes = None, 0
+        self.stop = None
 
     def __enter__(self):
         import threading
@@ -123,7 +123,7 @@ class stream_client:
 
         with urllib.request.urlopen(urllib.request.Request(self.url, headers=self.headers), timeout=30) as r:
             while not self.stop.is_set():
-                self.bytes += len(r.read(65536) or b"")
+                r.read(65536)
 
     def __exit__(self, *exc) -> None:
         if self.stop is not None:
@@ -147,7 +147,6 @@ def bench_outputs(spec: str, config, n: int, warmup: int, names: list[str], roun
     a fresh process, the configurations taking turns for ``rounds`` rounds: median frames/s, its ratio to the
     log alone (median of each round's ratio), and the peak resident memory the outputs added."""
     import multiprocessing
-    import statistics
 
     combos = [(), *[(name,) for name in names], *([tuple(names)] if len(names) > 1 else [])]
     runs: dict[tuple, list] = {c: [] for c in combos}

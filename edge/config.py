@@ -35,6 +35,13 @@ __all__ = ["SECTIONS", "Config", "ConfigError", "Invalid", "InvalidValues", "_TY
 
 #: The file the service reads when --config is not given (skipped when it does not exist).
 SYSTEM_CONFIG = Path("/etc/ferlite/config.toml")
+def state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the service keeps its files: the first $STATE_DIRECTORY entry (systemd's StateDirectory=), else
+    the working directory."""
+    state = (os.environ if environ is None else environ).get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(state) if state else Path.cwd()
+
+
 #: The log file name under $STATE_DIRECTORY (or the working directory) when [log] path is empty.
 LOG_NAME = "expressions.db"
 
@@ -116,12 +123,7 @@ class LogConfig(_Section):
     def resolve_path(self, environ: Mapping[str, str] | None = None) -> Path:
         """The log file: ``path`` if absolute, else under the first $STATE_DIRECTORY entry (systemd's
         StateDirectory=), else under the working directory."""
-        env = os.environ if environ is None else environ
-        state = env.get("STATE_DIRECTORY", "").split(":")[0]
-        path = Path(self.path or LOG_NAME).expanduser()
-        if path.is_absolute():
-            return path
-        return (Path(state) if state else Path.cwd()) / path
+        return state_dir(environ) / Path(self.path or LOG_NAME).expanduser()  # an absolute path stays as it is
 
 
 def _listen(value: str) -> str | None:

@@ -40,10 +40,7 @@ class OutputContext:
     kind: str = "video"
     fps: float | None = None
     frame_count: int | None = None
-
-    @property
-    def live(self) -> bool:
-        return self.kind in LIVE_KINDS
+    outputs: tuple[str, ...] = ()  # the names of every output of this run (filled by registry.open_outputs)
 
     def file(self, name: str) -> Path:
         """``name`` under the output folder, unless it is absolute."""

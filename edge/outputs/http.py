@@ -58,7 +58,7 @@ class HttpSink(_Sink):
         self.state = LiveState(gone_after=config.tracking.max_age, history_s=h.history_minutes * 60)
         self.info = {"version": __version__, "source": context.source, "detector": config.detector.type,
                      "model": config.classifier.model or "default", "stream": h.stream}
-        self.log_path = config.log.resolve_path() if "sqlite" in config.run_outputs() else None
+        self.log_path = config.log.resolve_path() if "sqlite" in context.outputs else None
         self.host, _, port = h.listen.rpartition(":")
         self.host, self.port = self.host.strip("[]"), int(port)
         self.jpeg, self.stream_clients, self._last_jpeg = b"", 0, 0.0
@@ -106,7 +106,7 @@ class HttpSink(_Sink):
         return data.tobytes() if ok else b""
 
     def _close(self) -> None:
-        if self._loop.is_running():
+        if not self._loop.is_closed():  # running, or about to run: stop() is queued either way
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._release()
@@ -117,19 +117,22 @@ class HttpSink(_Sink):
     # ------------------------------------------------------------------------------------ server thread
 
     def _serve(self) -> None:
-        from aiohttp import web
-
-        from ferlite.edge.outputs.routes import make_app
-
         asyncio.set_event_loop(self._loop)
-        runner = web.AppRunner(make_app(self), access_log=None, shutdown_timeout=1.0)
+        runner = None
         try:
+            from aiohttp import web
+
+            from ferlite.edge.outputs.routes import make_app
+
+            runner = web.AppRunner(make_app(self), access_log=None, shutdown_timeout=1.0)
             self._loop.run_until_complete(runner.setup())
             self._loop.run_until_complete(web.TCPSite(runner, self.host, self.port).start())
-        except OSError as exc:
+        except BaseException as exc:  # a port in use, aiohttp missing: __init__ reports it, nothing hangs
             self._failure = exc
+            if runner is not None:
+                self._loop.run_until_complete(runner.cleanup())
+            self._loop.close()
             self._started.set()
-            self._loop.run_until_complete(runner.cleanup())
             return
         self._new_frame = asyncio.Event()
         self._started.set()

@@ -110,7 +110,7 @@ class LiveState:
         """Share of each label among the faces seen over the last ``minutes`` (default: all kept)."""
         since = self.clock() - (minutes * 60 if minutes else self.history_s)
         total: Counter = Counter()
-        for second, counts in self._history:
+        for second, counts in tuple(self._history):  # read from the HTTP thread while frames append
             if second >= since:
                 total.update(counts)
         n = sum(total.values())

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ferlite.edge.display import gui_problem
-from ferlite.edge.outputs.base import OutputContext, _Sink
+from ferlite.edge.outputs.base import LIVE_KINDS, OutputContext, _Sink
 from ferlite.edge.results import UNCERTAIN, FrameResult, top_k
 from ferlite.errors import UsageError
 from ferlite.tables import printable
@@ -119,7 +119,7 @@ class AnnotatedSink(_Sink):
 
     def write(self, result: FrameResult, frame: Any = None) -> None:
         self._check_open()
-        if frame is None or self.kind in ("usb", "picamera", "stream"):
+        if frame is None or self.kind in LIVE_KINDS:
             return
         drawn = annotate(frame.image, result)
         if self.kind == "images":

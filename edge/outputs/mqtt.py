@@ -70,7 +70,7 @@ class MqttSink(_Sink):
         m = self.settings = config.mqtt
         node = node_id()
         self.prefix = (m.topic_prefix or f"ferlite/{node}").rstrip("/")
-        self.state = LiveState(gone_after=config.tracking.max_age)
+        self.state = LiveState(gone_after=config.tracking.max_age, history_s=0)
         self.clock = clock
         self.queue: deque[tuple[str, str, bool]] = deque(maxlen=m.queue)
         self.dropped = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ferlite.edge.outputs.base import MultiSink, OutputContext, ResultSink
@@ -51,9 +52,11 @@ def create_output(name: str, config: Config, context: OutputContext) -> ResultSi
 
 def open_outputs(names: Iterable[str], config: Config, context: OutputContext) -> MultiSink:
     """Every named output, built in order, as one fan-out; those built before a failure are closed again."""
+    names = tuple(dict.fromkeys(names))  # each once, in order
+    context = replace(context, outputs=names)
     sinks: list[ResultSink] = []
     try:
-        for name in dict.fromkeys(names):  # each once, in order
+        for name in names:
             sinks.append(create_output(name, config, context))
     except BaseException:
         MultiSink(sinks).close()

@@ -239,15 +239,13 @@ class Service:
 
 def make_outputs(config: Config):
     """The outputs of [outputs] run; files go under [outputs] dir, else $STATE_DIRECTORY or the working directory."""
-    import os
     from pathlib import Path
 
+    from ferlite.edge.config import state_dir
     from ferlite.edge.outputs.base import OutputContext
     from ferlite.edge.outputs.registry import open_outputs
 
-    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
-    base = Path(state) if state else Path.cwd()
-    folder = base / Path(config.outputs.dir).expanduser() if config.outputs.dir else base
+    folder = state_dir() / Path(config.outputs.dir).expanduser()
     context = OutputContext(dir=folder, source=config.source.spec, kind=source_kind_of(config.source.spec))
     return open_outputs(config.run_outputs(), config, context)
 
