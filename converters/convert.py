@@ -14,11 +14,8 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ferlite.converters.tflite import MIN_SAMPLES
+from ferlite.converters.tflite import DEFAULT_SAMPLES, MIN_SAMPLES
 from ferlite.errors import FerliteError, UsageError, require
-
-#: int8 calibration faces by default (fewer when the calibration split has fewer, down to MIN_SAMPLES).
-DEFAULT_SAMPLES = 300
 
 
 class ConversionError(FerliteError):
@@ -133,12 +130,6 @@ def bundled_models_folder() -> Path:
     return Path(str(resources.files("ferlite.edge") / "models"))
 
 
-def run_seed(keras_path: Path) -> int:
-    """The seed of the training run a model comes from (0 when it is not in a run folder)."""
-    config = keras_path.parent / "config.json"
-    return json.loads(config.read_text()).get("seed", 0) if config.is_file() else 0
-
-
 def check_options(args: argparse.Namespace) -> None:
     if args.shift < 0 or args.shift > 8:
         raise UsageError(f"--shift {args.shift}: use 0 (off) to 8 pixels")
@@ -168,14 +159,10 @@ def load_data(args: argparse.Namespace, src: Source):
     from ferlite.trainer import dataset
     from ferlite.trainer.data import default_split_names, load_split
     from ferlite.trainer.evaluate import EvalData
+    from ferlite.trainer.finetune import training_hold_out
 
-    df = dataset.load(args.data)
-    train_split, val_split = default_split_names(set(df["split"].dropna()))
-    if not args.val_split and val_split not in set(df["split"].dropna()):
-        from ferlite.trainer.finetune import hold_out
-
-        df, _ = hold_out(df, train_split, val_split, run_seed(src.path))  # the faces `ferlite train` held out
-    val_split = args.val_split or val_split
+    df, val_split = training_hold_out(dataset.load(args.data), src.path, args.val_split)
+    train_split, _ = default_split_names(set(df["split"].dropna()))
     val = load_split(df, val_split, list(src.labels), src.size, progress=False)
     val_data = EvalData(val.x, [src.labels[i] for i in val.y], dataset.describe(args.data, val_split))
     return df, args.calib_split or train_split, val_data

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 #: The fewest calibration faces accepted for int8 (a small capture of your own has few; 300 is the default).
 MIN_SAMPLES = 20
+#: int8 calibration faces by default (fewer when the calibration split has fewer, down to MIN_SAMPLES).
+DEFAULT_SAMPLES = 300
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Int8Config:
     per_channel: bool = True
 
     @classmethod
-    def for_full_integer(cls, faces: np.ndarray, samples: int = 300, seed: int = 0) -> Int8Config:
+    def for_full_integer(cls, faces: np.ndarray, samples: int = DEFAULT_SAMPLES, seed: int = 0) -> Int8Config:
         import numpy as np
 
         if len(faces) < MIN_SAMPLES:

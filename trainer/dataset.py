@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from ferlite.errors import DatasetError
@@ -152,13 +152,6 @@ class ManifestAppender:
         if self._file is not None:
             self._file.close()
 
-
-def iter_image_files(folder: str | Path, recursive: bool = True) -> Iterator[Path]:
-    """Entries under ``folder`` named like images, sorted (contents, and whether each is a readable file at
-    all, are checked by the reader, which gives a reason for each; edge.sources.listing)."""
-    from ferlite.edge.sources.listing import list_folder
-
-    yield from list_folder(folder, recursive).files
 
 
 def safe_relative(name: str) -> PurePosixPath:

@@ -61,18 +61,14 @@ def is_fer_csv(path: Path) -> bool:
     return {"emotion", "pixels"} <= header
 
 
-def load_dataset_split(path: str, split: str | None, size: int, seed: int = 0) -> EvalData:
-    """A data set's split; with no validation split, the one ``ferlite train`` held out of the training
-    rows (trainer/finetune.py: by person, or in time for one person; ``seed`` as the run's)."""
+def load_dataset_split(path: str, split: str | None, size: int, model: Path | None = None) -> EvalData:
+    """A data set's split; with none named, the validation split of the run ``model`` comes from, held out
+    of the training rows again when the data set has none (trainer/finetune.py ``training_hold_out``)."""
     from ferlite.trainer import dataset
-    from ferlite.trainer.data import default_split_names, load_split
-    from ferlite.trainer.finetune import hold_out
+    from ferlite.trainer.data import load_split
+    from ferlite.trainer.finetune import training_hold_out
 
-    df = dataset.load(path)
-    auto_train, auto_val = default_split_names(set(df["split"].dropna()))
-    if not split and auto_val not in set(df["split"].dropna()) and auto_train in set(df["split"].dropna()):
-        df, _ = hold_out(df, auto_train, auto_val, seed)
-    split = split or auto_val
+    df, split = training_hold_out(dataset.load(path), model, split)
     classes = sorted(set(df["label"].dropna()))
     s = load_split(df, split, classes, size, progress=False)
     return EvalData(s.x, [classes[i] for i in s.y], dataset.describe(path, split))
@@ -178,9 +174,7 @@ def run(args: argparse.Namespace) -> int:
         from ferlite.edge.classification.modelinfo import ModelInfo
 
         size = ModelInfo.for_model(model).input_size if ModelInfo.sidecar(model).exists() else 48
-        run_config = model.parent / "config.json"
-        seed = json.loads(run_config.read_text()).get("seed", 0) if run_config.is_file() else 0
-        data = load_dataset_split(args.data, args.split or None, size, seed)
+        data = load_dataset_split(args.data, args.split or None, size, model)
     result = evaluate(model, data, flip=args.flip)
     print(f"{model} on {data.name} ({result['n']} faces{', flip-averaged' if args.flip else ''})")
     print(summary_table(result))

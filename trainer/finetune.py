@@ -53,6 +53,25 @@ def hold_out(df, train_split: str, val_split: str, seed: int, fraction: float = 
     return out, note
 
 
+def training_hold_out(df, model_path: Path | None, split: str | None = None) -> tuple:
+    """For evaluate and convert: the data set with the validation rows the run ``model_path`` comes from used
+    (its config.json: split names and seed, else the defaults and seed 0), held out again as `ferlite train`
+    did when the data set has no such split; and the split to use (``split`` when given). Returns (df, split)."""
+    from ferlite.trainer.data import default_split_names
+
+    splits = set(df["split"].dropna())
+    train_split, val_split = default_split_names(splits)
+    seed = 0
+    run_config = model_path.parent / "config.json" if model_path is not None else None
+    if run_config is not None and run_config.is_file():
+        run = json.loads(run_config.read_text())
+        seed = run.get("seed", 0)
+        train_split, val_split = run.get("train_split") or train_split, run.get("val_split") or val_split
+    if not split and val_split not in splits and train_split in splits:
+        df, _ = hold_out(df, train_split, val_split, seed)
+    return df, split or val_split
+
+
 def _split_in_time(rows: list[dict], fraction: float) -> list[str]:
     """The last ``fraction`` of each label's rows (at least one when it has two or more) -> "val"."""
     split = ["train"] * len(rows)

@@ -24,13 +24,13 @@ import argparse
 import base64
 import html
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ferlite.errors import UsageError, require
 from ferlite.trainer.logplots import PLOTS, render_pngs
-from ferlite.trainer.logread import PIECE_COLUMNS, TIME_HELP, load_log, local_times, timedelta_text
+from ferlite.trainer.logread import PIECE_COLUMNS, TIME_HELP, EmptyRange, load_log, local_times, timedelta_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,7 +59,6 @@ class LogReport:
     heatmap: pd.DataFrame  # weekday (Mon..Sun) x hour (0..23): mean faces seen per hour
     first: pd.Timestamp  # first and last row in the range
     last: pd.Timestamp
-    options: dict = field(default_factory=dict)  # since, until (epoch s), source, tz
 
     @property
     def totals(self) -> pd.Series:
@@ -99,8 +98,7 @@ def summarize(df: pd.DataFrame, bucket: str = "hour", tz: str | None = None) -> 
     faces = track_no.groupby(keys).nunique().reindex(counts.index, fill_value=0).rename("faces")
     first_last = local_times([df["first"].min(), df["last"].max()], tz)
     return LogReport(str(df.attrs.get("path", "")), bucket, labels, counts, faces, tracks,
-                     heatmap(track_no, local), first_last.iloc[0], first_last.iloc[1],
-                     {k: df.attrs.get(k) for k in ("since", "until", "source")} | {"tz": tz})
+                     heatmap(track_no, local), first_last.iloc[0], first_last.iloc[1])
 
 
 def split_tracks(df: pd.DataFrame, labels: list[str], tz: str | None) -> tuple[pd.Series, pd.DataFrame]:
@@ -250,7 +248,6 @@ def report_html(path: str | Path, since="24h", until=None, bucket: str = "hour",
                 tz: str | None = None) -> str:
     """The report page of a log's range in one call: what the service's web page serves at /report (the last
     day). An empty range gives a short page saying so; anything else wrong raises as ``ferlite report`` does."""
-    from ferlite.trainer.logread import EmptyRange
 
     try:
         df = load_log(path, since, until, source, tz=tz, progress=False)
