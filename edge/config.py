@@ -116,7 +116,7 @@ class LogConfig(_Section):
     path: str = _field("", "SQLite file; empty = $STATE_DIRECTORY/expressions.db, else ./expressions.db")
     commit_interval: float = _field(10.0, "seconds between commits (a power cut loses at most this much)",
                                     _range(0, 3600))
-    log_interval: float = _field(1.0, "a track gets a row on a label change, else at most every this many "
+    log_interval: float = _field(2.0, "a track gets a row on a label change, else at most every this many "
                                  "seconds", _range(0, 86400))
     retention_days: float = _field(30.0, "rows older than this are deleted; 0 = keep everything", _range(0))
 

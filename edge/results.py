@@ -103,6 +103,7 @@ class FaceResult:
     probs: tuple[float, ...]  # smoothed probabilities, in FrameResult.labels order
     raw_label: str = ""  # this frame's own top-1, before smoothing
     det_score: float = 0.0
+    settled: bool = True  # False during a new track's first [tracking] hold seconds, while its label settles
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ vectors, or :data:`~edge.results.UNCERTAIN` when that mean's top probability is 
 Hysteresis keeps the reported label from flickering between two close candidates: a label the track already
 shows is kept while its smoothed probability stays within ``margin`` of the threshold and of the top one, and
 a different candidate replaces it only once it has been the candidate for ``hold`` seconds of the source's
-clock (a new track shows its first candidate at once)::
+clock. A new track's label settles first: during its first ``hold`` seconds it follows the candidate at once
+(a cold window is one frame's guess) and its results say ``settled=False``, so the log waits for a label that
+means something::
 
     tracker = Tracker(labels, window=3)
     faces = tracker.update(frame.timestamp, [Detection(box, probs, score), ...])
@@ -35,6 +37,7 @@ class _Track:
     track_id: int
     box: Box
     last_seen: float
+    first_seen: float
     history: deque[tuple[float, ...]] = field(default_factory=deque)
     shown: str = ""  # the label reported now ("" before the first frame)
     pending: str = ""  # a different candidate waiting out ``hold``, and since when
@@ -165,7 +168,7 @@ class Tracker:
         return matched
 
     def _new_track(self, box: Box, timestamp: float) -> _Track:
-        track = _Track(self._next_id, box, timestamp, deque(maxlen=self.window))
+        track = _Track(self._next_id, box, timestamp, timestamp, deque(maxlen=self.window))
         self._tracks[track.track_id] = track
         self._next_id += 1
         return track
@@ -182,8 +185,9 @@ class Tracker:
         return candidate
 
     def _decide(self, track: _Track, candidate: str, timestamp: float) -> str:
-        """The label to report: a candidate other than the one shown takes over after ``hold`` seconds."""
-        if not track.shown or candidate == track.shown:
+        """The label to report: a candidate other than the one shown takes over after ``hold`` seconds, except
+        while the track is settling (its first ``hold`` seconds), when the candidate is shown at once."""
+        if not self._settled(track, timestamp) or candidate == track.shown:
             track.shown, track.pending = candidate, ""
         elif candidate != track.pending:
             track.pending, track.pending_since = candidate, timestamp
@@ -191,10 +195,14 @@ class Tracker:
             track.shown, track.pending = track.pending, ""
         return track.shown
 
+    def _settled(self, track: _Track, timestamp: float) -> bool:
+        return timestamp - track.first_seen >= self.hold
+
     def _result(self, track: _Track, det: Detection, timestamp: float) -> FaceResult:
         n = len(track.history)
         smoothed = tuple(sum(column) / n for column in zip(*track.history))
         label = self._decide(track, self._candidate(track, smoothed), timestamp)
         confidence = smoothed[_argmax(smoothed)] if label == UNCERTAIN else smoothed[self.labels.index(label)]
         return FaceResult(track_id=track.track_id, box=det.box, label=label, confidence=confidence,
-                          probs=smoothed, raw_label=self.labels[_argmax(det.probs)], det_score=det.det_score)
+                          probs=smoothed, raw_label=self.labels[_argmax(det.probs)], det_score=det.det_score,
+                          settled=self._settled(track, timestamp))

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ferlite.edge.config import LogConfig
 from ferlite.edge.outputs.base import ResultSink
 from ferlite.edge.outputs.files import CsvSink, ListSink
 from ferlite.edge.outputs.registry import SINKS, create_sink
@@ -207,6 +208,21 @@ def test_each_track_has_its_own_interval_and_zero_logs_everything(tmp_path):
         assert sink.row_count() == 20
 
 
+def test_a_track_is_logged_once_its_label_has_settled(tmp_path):
+    """The real tracker and log: a new face's first, one-frame guess (uncertain) never reaches the log; its
+    first row is the label it settled on, 0.3 s later."""
+    clock = FakeClock()
+    tracker = Tracker(LABELS, window=5, threshold=0.45, hold=0.3, margin=0.05)
+    probs = [(0.30, 0.43, 0.27)] + [(0.25, 0.48, 0.27)] * 14
+    with SqliteSink(tmp_path / "s.db", log_interval=2.0, clock=clock) as sink:
+        for i, p in enumerate(probs):  # 1 s at 15 frames/s
+            clock.t = T0 + i / 15
+            sink.write(FrameResult(i, i / 15, "cam0", tracker.update(i / 15, [Detection((0, 0, 50, 50), p)]),
+                                   LABELS))
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        assert conn.execute("SELECT frame, label FROM expressions").fetchall() == [(5, "sad")]
+
+
 def test_commits_are_batched(tmp_path):
     clock = FakeClock()
     db = tmp_path / "r.db"
@@ -320,7 +336,7 @@ def test_sigkill_mid_stream_loses_no_committed_row(tmp_path):
 # --------------------------------------------------------------------------------------------- size
 
 
-def simulate(db: Path, seconds: int, *, log_interval: float = 1.0, seed: int = 0) -> int:
+def simulate(db: Path, seconds: int, *, log_interval: float = LogConfig.log_interval, seed: int = 0) -> int:
     """``seconds`` of one person at 5 frames/s (5 faces/s) through Tracker -> SqliteSink with the default
     commit and retention settings: the true expression changes every 5-60 s, the classifier is noisy."""
     rng = random.Random(seed)
@@ -347,7 +363,8 @@ def test_a_day_of_logging_stays_well_under_50_mb(tmp_path, capsys):
     empty = tmp_path / "empty.db"
     SqliteSink(empty).close()
     results = {}
-    for name, log_interval in (("default (log_interval=1 s)", 1.0), ("every face (log_interval=0)", 0.0)):
+    default = f"default (log_interval={LogConfig.log_interval:g} s)"
+    for name, log_interval in ((default, LogConfig.log_interval), ("every face (log_interval=0)", 0.0)):
         db = tmp_path / f"{log_interval}.db"
         rows = simulate(db, seconds, log_interval=log_interval)
         assert not Path(f"{db}-wal").exists()  # checkpointed on close: the size below is all of it
@@ -358,4 +375,4 @@ def test_a_day_of_logging_stays_well_under_50_mb(tmp_path, capsys):
             print(f"\n[size] {name}: {rows} rows in {seconds / 3600:g} h at {FPS} faces/s, "
                   f"{bytes_per_row:.1f} bytes/row, {rows_per_day:,.0f} rows/day -> "
                   f"{results[name] / 1e6:.1f} MB/day (x30 days retention = {30 * results[name] / 1e9:.2f} GB)")
-    assert results["default (log_interval=1 s)"] < MAX_BYTES_PER_DAY / 3  # "well under" 50 MB
+    assert results[default] < MAX_BYTES_PER_DAY / 3  # "well under" 50 MB

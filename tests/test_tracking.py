@@ -143,8 +143,21 @@ def test_hysteresis_stops_flicker_at_the_threshold():
     assert plain[:4] == ["sad", UNCERTAIN, "sad", UNCERTAIN]
     assert sum(a != b for a, b in zip(plain, plain[1:])) == 89
     assert set(labels(hold=0.0, margin=0.05)) == {"sad"}  # 0.43 is within the margin of the threshold
-    held = labels(hold=0.3, margin=0.0)  # no candidate lasts 0.3 s: the first label stays
-    assert set(held) == {"sad"}
+    held = labels(hold=0.3, margin=0.0)  # no candidate lasts 0.3 s: the label it settled on stays
+    assert len(set(held[9:])) == 1 and len(set(held[:9])) == 2  # it follows the candidate while settling
+
+
+def test_a_new_track_settles_for_hold_seconds_before_it_counts():
+    """A cold window is one frame's guess: for its first ``hold`` seconds a track shows its candidate at once
+    and says ``settled=False``; then the label it settled on is held like any other."""
+    tracker = Tracker(LABELS, window=5, threshold=0.45, hold=0.3, margin=0.05)
+    first = [(0.30, 0.43, 0.27)] + [(0.25, 0.48, 0.27)] * 4 + [(0.28, 0.44, 0.28)] * 10  # the camera man
+    faces = [tracker.update(i / 15, [det(0, 0, p)])[0] for i, p in enumerate(first)]
+    assert faces[0].label == UNCERTAIN and faces[1].label == "sad"  # no hold while settling
+    assert [f.settled for f in faces[:5]] == [False] * 5 and all(f.settled for f in faces[5:])  # 5/15 s >= 0.3
+    assert {f.label for f in faces[1:]} == {"sad"}  # settled on sad, kept within the margin
+    photo = Tracker(LABELS, window=1, max_age=0.0, hold=0.0, margin=0.0)  # photos: settled at once
+    assert photo.update(0.0, [det(0, 0, (0.3, 0.4, 0.3))])[0].settled
 
 
 def test_a_real_change_appears_after_the_hold():

@@ -1,10 +1,10 @@
 """Read the device's expression log (``edge/outputs/sqlite.py``) read-only, aggregated in SQL.
 
-The log has a row per track per second (or per change of label): a year of one device is about 35 million
-rows and 5 GB. :func:`load_log` never pulls those rows into Python: it reads the columns it needs (ts,
-source, track_id, label) of the rows in the range asked for, in chunks of consecutive row ids, and lets
-SQLite count them per track, minute and label. What comes back is one row per track per minute, small
-enough for pandas whatever the size of the log, and all that ``ferlite report`` needs.
+The log has a row per track every log_interval seconds (2 by default) or per change of label: a year of one
+busy device is tens of millions of rows and gigabytes. :func:`load_log` never pulls those rows into Python: it
+reads the columns it needs (ts, source, track_id, label) of the rows in the range asked for, in chunks of
+consecutive row ids, and lets SQLite count them per track, minute and label. What comes back is one row per
+track per minute, small enough for pandas whatever the size of the log, and all that ``ferlite report`` needs.
 
 The database is opened read-only (``mode=ro``) and each chunk is a short read transaction of its own, so
 reading the live log of a running service neither blocks it nor holds back its WAL checkpoints.

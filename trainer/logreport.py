@@ -10,9 +10,9 @@ asked for (a year of one device, 5 GB, in about 20 s). Prints a summary table an
   heatmap.csv   mean faces seen per hour, by weekday and hour of the day
   shares.png, faces.png, heatmap.png, dwell.png, and report.html: all of it in one self-contained page
 
-A row is a track's label once a second (the service's log_interval) or on a change of label, so rows are
-about face-seconds. A face is a track: the same (source, track id) with no gap over a minute (ids restart
-with the service). Times are local (--tz, or this machine's zone). --since/--until take a date
+A row is a track's label every 2 s (the service's log_interval) or on a change of label, so rows are
+proportional to face-time. A face is a track: the same (source, track id) with no gap over a minute (ids
+restart with the service). Times are local (--tz, or this machine's zone). --since/--until take a date
 (2025-01-31), a time today (14:00), both (2025-01-31 14:00) or an age (30m, 24h, 7d, 2w):
 
     ferlite report /var/lib/ferlite/expressions.db --since 7d --bucket day
@@ -233,7 +233,8 @@ def render_html(report: LogReport, pngs: dict[str, bytes] | None = None) -> str:
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>ferlite report: {html.escape(report.path)}</title><style>{STYLE}</style></head><body>",
         f"<h1>Expression log report</h1><p>{'<br>'.join(html.escape(line) for line in summary)}</p>",
-        "<p class=note>A row is a face's label once a second or on a change of label (about face-seconds); "
+        "<p class=note>A row is a face's label every [log] log_interval seconds (2 by default) or on a change of "
+        "label (rows are proportional to face-time); "
         "a face is one track. Times are local.</p>",
         "<h2>Expressions</h2>", _table(["label", "rows", "share", "faces (dominant)"], label_rows), images,
         f"<h2>Per {report.bucket}</h2>",

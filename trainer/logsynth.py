@@ -1,11 +1,10 @@
 """A synthetic expression log, written with the service's own schema: for benchmarks, demos and notebooks.
 
-One kiosk camera ("picamera"): visitors arrive through the day (busier 8:00-20:00 local time, a few at
-night), each a track with a row per second (the service's default log_interval) for a dwell of about a
-minute (log-normal, 1 s to 30 min), showing one main expression with the classifier disagreeing now and
-then or unsure ("uncertain"); the tracker's ids restart with the service every 30 days. That is about
-14 MB a day, as the service writes at 5 faces/s. numpy is imported inside the functions.
-"""
+One kiosk camera ("picamera"): visitors arrive through the day (busier 8:00-20:00 local time, a few at night),
+each a track with a row per second (``log_interval = 1``: twice the rows of the default 2 s) for a dwell of
+about a minute (log-normal, 1 s to 30 min), showing one main expression with the classifier disagreeing now
+and then or unsure ("uncertain"); the tracker's ids restart with the service every 30 days. That is about 14
+MB a day, as the service writes at 5 faces/s. numpy is imported inside the functions."""
 
 from __future__ import annotations
 

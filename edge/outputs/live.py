@@ -1,5 +1,6 @@
 """What the live outputs (HTTP, MQTT) tell the world, derived from the frame results: the faces in view, one
-event per face that appears, changes label or goes, the room's dominant expression, recent shares, frames/s.
+event per face that appears (once its label has settled), changes label or goes, the room's dominant
+expression, recent shares, frames/s.
 
 A :class:`LiveState` is fed every FrameResult by its output, in the frame loop's thread; it only counts and
 compares (no I/O), so the frame loop never waits on it. Only the standard library is imported here.
@@ -63,7 +64,7 @@ class LiveState:
         while self._frame_times and now - self._frame_times[0] > FPS_WINDOW_S:
             self._frame_times.popleft()
         events = []
-        for face in result.faces:
+        for face in (f for f in result.faces if f.settled):  # a new face counts once its label has settled
             old = self._tracks.get(face.track_id)
             if old is None:
                 events.append(self._event("appeared", face.track_id, face.label, "", face.confidence, now))

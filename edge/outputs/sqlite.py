@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ferlite.edge.config import LogConfig
 from ferlite.edge.outputs.base import OutputContext, _Sink
 from ferlite.edge.results import FaceResult, FrameResult
 from ferlite.errors import UsageError
@@ -75,12 +76,13 @@ class SqliteSink(_Sink):
         the sink degrades instead of failing: it keeps the newest ``HOLD_ROWS`` rows in memory, warns once,
         retries with backoff, and writes them when the disk takes them again; ``degraded`` says why meanwhile.
     :param log_interval: a track gets a row when its label changes, else at most once per this many seconds.
-        0 logs every face of every frame.
+        0 logs every face of every frame. A face whose label is still settling (``FaceResult.settled`` False:
+        a new track's first ``[tracking] hold`` seconds) gets no row yet.
     :param retention_days: rows older than this are deleted on open and then hourly; None keeps everything.
     :param clock: wall-clock seconds, used for ``ts`` and every interval; injectable for tests.
     """
 
-    def __init__(self, path: str | Path, *, commit_interval: float = 10.0, log_interval: float = 1.0,
+    def __init__(self, path: str | Path, *, commit_interval: float = 10.0, log_interval: float = LogConfig.log_interval,
                  retention_days: float | None = 30, clock: Callable[[], float] = time.time):
         self.commit_interval = _positive_or_zero("commit_interval", commit_interval)
         self.log_interval = _positive_or_zero("log_interval", log_interval)
@@ -186,6 +188,8 @@ class SqliteSink(_Sink):
 
     def _due(self, now: float, source: str, face: FaceResult) -> bool:
         """Volume control: whether this face gets a row now; updates the track's state."""
+        if not face.settled:  # a new track's label is still settling (its first [tracking] hold seconds)
+            return False
         key = (source, face.track_id)
         state = self._tracks.get(key)
         if state is None or state[0] != face.label or now - state[1] >= self.log_interval:

@@ -8,13 +8,12 @@ and STATUS= says "waiting for the camera"; [service] reconnect_attempts > 0 exit
 failures in a row instead, for systemd to restart it). Without a first frame after [service] start_budget
 seconds, READY=1 is sent anyway, so a camera that is absent at boot does not fail the start.
 
-Under systemd (Type=notify) it sends READY=1 once the model is loaded and the first frame has gone through
-the pipeline into the log, WATCHDOG=1 from the frame loop (only after a frame reached the log), STATUS= with
-frames/s and faces, STOPPING=1 on SIGTERM (after which the log is flushed and closed), and RELOADING=1 then
-READY=1 on SIGHUP, which re-reads the config and rebuilds only what changed. Outside systemd the status
-line is logged instead, every [service] status_interval seconds. Logs go to stderr, without timestamps when
-journald captures them.
-"""
+Under systemd (Type=notify) it sends READY=1 once the model is loaded and the first frame has gone through the
+pipeline into the log (its labels are stored; a face gets its first row once its label has settled),
+WATCHDOG=1 from the frame loop (only after a frame reached the log), STATUS= with frames/s and faces,
+STOPPING=1 on SIGTERM (after which the log is flushed and closed), and RELOADING=1 then READY=1 on SIGHUP,
+which re-reads the config and rebuilds only what changed. Outside systemd the status line is logged instead,
+every [service] status_interval seconds. Logs go to stderr, without timestamps when journald captures them."""
 
 from __future__ import annotations
 
