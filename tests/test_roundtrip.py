@@ -419,3 +419,74 @@ def test_sidecars_and_metrics_name_the_data_set_not_a_path(trained, converted, t
     assert main(["evaluate", "--model", str(converted / "ferlite_tiny_int8.tflite"), "--data",
                  str(FACES / "manifest.csv"), "--json", str(out)]) == 0
     assert json.loads(out.read_text())["data"] == "faces:val"
+
+
+def test_best_keras_is_saved_without_the_optimizer(trained):
+    """last.keras carries the optimizer's state to resume from; best.keras (evaluated, converted, fine-tuned
+    from, committed for a long run) does not, and is a third of the size."""
+    import io
+    import zipfile
+
+    import h5py
+
+    def groups(path):
+        return set(h5py.File(io.BytesIO(zipfile.ZipFile(path).read("model.weights.h5"))))
+
+    assert "optimizer" in groups(trained / "last.keras") and "optimizer" not in groups(trained / "best.keras")
+    assert main(["evaluate", "--model", str(trained / "best.keras"), "--data", str(FACES)]) == 0
+
+
+def test_numpy_batches_are_the_pipeline_without_tensorflow_data():
+    """The batches a non-TensorFlow backend (JAX on a GPU machine) trains on: every face once per epoch in a
+    new seeded order, float pixels in 0..255, augmented and erased only when training."""
+    from ferlite.trainer.batches import NumpyBatches, erase_random_boxes
+
+    x = np.arange(40, dtype=np.uint8)[:, None, None, None] * np.ones((1, 48, 48, 1), np.uint8)
+    targets = np.eye(40, dtype=np.float32)
+    plain = NumpyBatches(x, targets, 16, False, 0)
+    assert len(plain) == 3
+    images, t = plain[2]
+    assert images.dtype == np.float32 and images.shape == (8, 48, 48, 1) and np.array_equal(t, targets[32:])
+
+    def epoch(batches):
+        return np.concatenate([batches[i][1].argmax(1) for i in range(len(batches))])
+
+    train = NumpyBatches(x, targets, 16, True, 3, erase=1.0)
+    first = epoch(train)
+    train.on_epoch_end()
+    second = epoch(train)
+    assert sorted(first) == sorted(second) == list(range(40)) and not np.array_equal(first, second)
+    assert np.array_equal(first, epoch(NumpyBatches(x, targets, 16, True, 3)))  # the same seed, the same order
+    images, _ = train[0]
+    assert images.min() >= 0 and images.max() <= 255
+    grey = np.full((16, 48, 48, 1), 128.0, np.float32)
+    erased = erase_random_boxes(grey.copy(), np.random.default_rng(7), p=1.0)
+    assert (erased != 128).any(axis=(1, 2, 3)).all()
+    assert np.array_equal(erased, erase_random_boxes(grey.copy(), np.random.default_rng(7), p=1.0))
+
+
+def test_a_run_started_on_tensorflow_resumes_on_jax(trained, tmp_path):
+    """KERAS_BACKEND=jax (Keras 3 on JAX, as on a GPU machine without TensorFlow) continues a run that
+    TensorFlow started, from its committed checkpoint. Needs jax (here or in FERLITE_JAX_PYTHON's environment);
+    skipped without it."""
+    import importlib.util
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    python = os.environ.get("FERLITE_JAX_PYTHON", sys.executable)  # an interpreter with jax, keras and ferlite
+    if python == sys.executable and importlib.util.find_spec("jax") is None:
+        pytest.skip("no jax here: pip install jax, or set FERLITE_JAX_PYTHON to a Python that has it")
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    state = json.loads((run / "state.json").read_text())
+    (run / "state.json").write_text(json.dumps({**state, "epoch": 1, "best_epoch": 1}))
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "data": str(FACES)}))
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    r = subprocess.run([python, "-m", "ferlite", "train", "--resume", str(run)], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "resuming" in r.stdout and "epoch   2/2" in r.stdout
+    assert json.loads((run / "state.json").read_text())["epoch"] == 2

@@ -106,6 +106,14 @@ def random_erasing(images, rng_seed, p: float = 0.5, max_frac: float = 0.3):
 
 def make_dataset(split: Split, targets: np.ndarray, batch: int, train: bool, seed: int,
                  erase: float = 0.5, aug_strength: float = 1.0):
+    """The batches of one split: a ``tf.data`` pipeline on TensorFlow; on another Keras backend (JAX on a GPU
+    machine) the same recipe as a ``keras.utils.PyDataset`` (trainer/batches.py)."""
+    from ferlite.trainer.model import import_keras
+
+    if import_keras().backend.backend() != "tensorflow":
+        from ferlite.trainer.batches import NumpyBatches
+
+        return NumpyBatches(split.x, targets, batch, train, seed, erase, aug_strength)
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((split.x, targets))

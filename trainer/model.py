@@ -87,3 +87,11 @@ def build_model(num_classes: int, input_size: int = 48, arch: str = "cnn48", dro
     x = layers.Dense(num_classes, name="logits")(x)
     outputs = layers.Softmax(name="probs")(x)
     return keras.Model(inputs, outputs, name=model_name(arch))
+
+
+def save_weights_only(keras, model, path) -> None:
+    """Save ``model`` as a .keras file without its optimizer's state (a third of the size of a checkpoint to
+    resume from): for best.keras, which is evaluated, converted and fine-tuned from but never resumed."""
+    copy = keras.Model.from_config(model.get_config())  # never compiled (clone_model keeps the optimizer)
+    copy.set_weights(model.get_weights())
+    copy.save(path)

@@ -69,7 +69,9 @@ def recalibrate_run(keras, run_dir, state: dict, train_x: np.ndarray, val_x: np.
     after, epoch, model = max(tried, key=lambda t: t[0])
     kept = after >= before
     if kept:
-        model.save(run_dir / "best.keras")
+        from ferlite.trainer.model import save_weights_only
+
+        save_weights_only(keras, model, run_dir / "best.keras")
     print(f"batch-norm recalibrated on {len(train_x)} clean training faces and their mirrors: "
           + ", ".join(f"epoch {e} {a:.4f}" for a, e, _ in tried)
           + f" (best before {before:.4f} at epoch {state['best_epoch']}); "

@@ -16,6 +16,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -36,6 +37,8 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
 
 def _callbacks(keras, run_dir: Path, cfg: TrainConfig, state: dict, steps: int):
     from tqdm import tqdm
+
+    from ferlite.trainer.model import save_weights_only
 
     class Checkpoint(keras.callbacks.Callback):
         """Save last/best every epoch, append metrics.csv, write state.json, stop early."""
@@ -62,11 +65,11 @@ def _callbacks(keras, run_dir: Path, cfg: TrainConfig, state: dict, steps: int):
                 if new:
                     w.writeheader()
                 w.writerow(row)
-            self.model.save(run_dir / "last.keras")
+            self.model.save(run_dir / "last.keras")  # with the optimizer's state, to resume from
             val = logs.get("val_accuracy", -1.0)
             if val > state["best"]:
                 state.update(best=val, best_epoch=epoch + 1)
-                self.model.save(run_dir / "best.keras")
+                save_weights_only(keras, self.model, run_dir / "best.keras")
             state["epoch"] = epoch + 1
             tmp = run_dir / "state.json.tmp"
             tmp.write_text(json.dumps(state, indent=1))
@@ -108,13 +111,14 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> tuple[TrainC
 
 def start(keras, cfg: TrainConfig, run_dir: Path, resume: bool) -> dict:
     """Threads, the run's state (read back when resuming) and the random seed; returns the state."""
-    import tensorflow as tf
+    if keras.backend.backend() == "tensorflow":  # another backend (JAX on a GPU machine) has its own defaults
+        import tensorflow as tf
 
-    if cfg.deterministic:  # the same run gives the same model, bit for bit (parallel input pipeline included)
-        tf.config.experimental.enable_op_determinism()
-    if cfg.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(cfg.threads)
+        if cfg.deterministic:  # the same run gives the same model, bit for bit (parallel input pipeline included)
+            tf.config.experimental.enable_op_determinism()
+        if cfg.threads:
+            tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(cfg.threads)
     state = {"epoch": 0, "best": -1.0, "best_epoch": 0}
     if resume:
         state = json.loads((run_dir / "state.json").read_text())
@@ -337,7 +341,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    require("tensorflow", "train", "train")
+    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":  # KERAS_BACKEND=jax trains without it
+        require("tensorflow", "train", "train")
     require("pandas", "train", "train")
     if args.resume:
         cfg_path = args.resume / "config.json"
