@@ -31,13 +31,6 @@ def resolve_keras(path: Path) -> Path:
     return path
 
 
-def _save_slim(keras, model, path: Path) -> None:
-    """Save weights and architecture without the optimizer state (a third of the size), for fine-tuning."""
-    clone = keras.Model.from_config(model.get_config())  # clone_model would keep the compiled optimizer
-    clone.set_weights(model.get_weights())
-    clone.save(path)
-
-
 def shifted(keras, image, dy: int, dx: int):
     """``image`` (batch, height, width, channels) moved by ``dy`` rows and ``dx`` columns, the uncovered border
     filled by repeating the edge pixels (numpy's ``mode="edge"``). Slices and concatenations only: exact in int8."""
@@ -201,8 +194,9 @@ def export(graph, precision: str, out: Path, info, int8_config, val_data) -> dic
 def write_shipped_keras(keras, src: Source, out: Path, reference: dict, data_name: str, views: int) -> Path:
     """The .keras file that ships (no optimizer state) and its sidecar with the float figures."""
     from ferlite.edge.classification.modelinfo import ModelInfo
+    from ferlite.trainer.model import save_weights_only
 
-    _save_slim(keras, src.model, out)
+    save_weights_only(keras, src.model, out)
     ModelInfo(labels=src.labels, input_size=src.size, arch=src.arch, precision="float32",
               metrics={"data": data_name, "accuracy": round(reference["accuracy"], 4),
                        "macro_f1": round(reference["macro_f1"], 4), "views": views}).write(out)

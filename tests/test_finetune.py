@@ -102,16 +102,19 @@ def test_ctrl_c_in_train_says_how_to_resume(tmp_path):
     project = tmp_path / "runs"
     proc = subprocess.Popen([sys.executable, "-m", "ferlite", "train", str(FACES), "--arch", "tiny", "--epochs", "500",
                              "--project", str(project)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # see below
     try:
         for line in proc.stdout:
             if line.startswith("epoch   2/"):  # last.keras holds a finished epoch
                 proc.send_signal(signal.SIGINT)
                 break
-        _, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert proc.returncode == 130
+    # A job started in the background by a shell inherits SIGINT ignored, and so would the command without
+    # preexec_fn: it then trained on and exited 0.
+    assert proc.returncode == 130, f"exit {proc.returncode}\n{out[-1500:]}\n{err[-1500:]}"
     assert f"resume with  ferlite train --resume {project / 'exp'}" in err
 
 

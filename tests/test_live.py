@@ -259,7 +259,9 @@ def test_recognize_serve_is_a_live_demo_until_ctrl_c(tmp_path):
     port = free_port()
     proc = subprocess.Popen(ferlite("recognize", str(ROOT / "edge" / "data" / "sample.mp4"), "--serve", "--out",
                                     str(tmp_path / "out"), "--set", f"http.listen=127.0.0.1:{port}"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # Ctrl-C reaches it even when the tests run as a background job (SIGINT ignored there)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_for_port(port, proc=proc)
         status = wait_for_json(f"http://127.0.0.1:{port}/api/status", lambda s: s["frames"] > 10)

@@ -36,13 +36,12 @@ class NumpyBatches(keras.utils.PyDataset):
     """(images, targets) batches of one split: float32 pixels 0..255, shuffled and augmented when training."""
 
     def __init__(self, x: np.ndarray, targets: np.ndarray, batch: int, train: bool, seed: int,
-                 erase: float = 0.5, aug_strength: float = 1.0):
+                 erase: float = 0.5, augment=None):
+        """``augment``: the Keras augmentation layers (``data.augmenter``), applied when training."""
         super().__init__()
-        from ferlite.trainer.data import augmenter
-
         self.x, self.targets, self.batch, self.train, self.erase = x, targets, batch, train, erase
         self.rng = np.random.default_rng(seed)
-        self.augment = augmenter(seed, aug_strength) if train and aug_strength > 0 else None
+        self.augment = augment if train else None
         self.order = self.rng.permutation(len(x)) if train else np.arange(len(x))
 
     def __len__(self) -> int:
@@ -53,8 +52,8 @@ class NumpyBatches(keras.utils.PyDataset):
         images = self.x[rows].astype(np.float32)
         if self.augment is not None:
             images = np.clip(keras.ops.convert_to_numpy(self.augment(images, training=True)), 0, 255)
-            if self.erase > 0:
-                images = erase_random_boxes(np.array(images), self.rng, p=self.erase)
+        if self.train and self.erase > 0:
+            images = erase_random_boxes(np.array(images), self.rng, p=self.erase)
         return images, self.targets[rows]
 
     def on_epoch_end(self) -> None:

@@ -113,7 +113,8 @@ def make_dataset(split: Split, targets: np.ndarray, batch: int, train: bool, see
     if import_keras().backend.backend() != "tensorflow":
         from ferlite.trainer.batches import NumpyBatches
 
-        return NumpyBatches(split.x, targets, batch, train, seed, erase, aug_strength)
+        augment = augmenter(seed, aug_strength) if train and aug_strength > 0 else None
+        return NumpyBatches(split.x, targets, batch, train, seed, erase if aug_strength > 0 else 0.0, augment)
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((split.x, targets))
