@@ -317,6 +317,36 @@ def test_ready_after_first_frame_pings_only_while_frames_flow_reload_and_stop(tm
     assert "Traceback" not in log
 
 
+def test_a_reload_whose_outputs_fail_to_open_keeps_the_running_ones(tmp_path, long_clip, notify_path):
+    """SIGHUP with a [log] path that cannot be opened (under a regular file): the service says so, reopens
+    the running log and goes on writing it; nothing dies."""
+    server = ClipServer(long_clip.read_bytes())
+    db = tmp_path / "expressions.db"
+    config = write_config(tmp_path / "config.toml", server.url, db, log__commit_interval="0.5")
+    proc = start(config, tmp_path / "stderr.log", notify_path.address)
+    try:
+        notify_path.wait_for("READY=1", proc=proc)
+        (tmp_path / "a-file").write_text("not a folder")
+        write_config(config, server.url, tmp_path / "a-file" / "expressions.db", log__commit_interval="0.5")
+        before = len(notify_path.snapshot())
+        proc.send_signal(signal.SIGHUP)
+        reloading = notify_path.wait_for("RELOADING=1", before, proc=proc, timeout=30)
+        notify_path.wait_for("READY=1", reloading + 1, proc=proc, timeout=60)
+        rows = db_rows(db)
+        deadline = time.monotonic() + 20
+        while db_rows(db) <= rows:  # the running log goes on
+            assert time.monotonic() < deadline and proc.poll() is None, "no rows after the failed reload"
+            time.sleep(0.2)
+        assert stop(proc) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.close()
+    log = (tmp_path / "stderr.log").read_text()
+    assert "reload failed, keeping the running configuration: its outputs did not open" in log, log
+    assert "a-file" in log and "Traceback" not in log
+
+
 def test_sigterm_sends_stopping_and_flushes_the_log(tmp_path, clip, notify_abstract):
     db = tmp_path / "expressions.db"
     # One row per face per frame, committed only every hour: rows after READY reach the file only by the

@@ -218,17 +218,30 @@ class Service:
             self.sd.status("reload failed: " + str(exc).splitlines()[0])
         else:
             changed = config.changed(self.config)
+            if {"log", "outputs", "http", "mqtt"} & set(changed) and not self._reopen_outputs(config):
+                self.ready_pending = True
+                return
             if "source" in changed:
                 self._close_source()
-            if {"log", "outputs", "http", "mqtt"} & set(changed):
-                self.sink.close()
-                self.sink = make_outputs(config)
             self.config, self.parts = config, parts
             if self.source is not None:
                 parts.pipeline.source_name = self.source.name
             log.info("reloaded the configuration: %s changed; rebuilt %s", ", ".join(changed) or "nothing",
                      ", ".join(parts.rebuilt) or "nothing")
         self.ready_pending = True  # READY=1 again after the next frame has reached the log
+
+    def _reopen_outputs(self, config: Config) -> bool:
+        """Swap the outputs for those of ``config`` (an HTTP port or a log file can be taken only once, so the
+        running ones close first); when the new ones fail to open, reopen the running ones and return False."""
+        self.sink.close()
+        try:
+            self.sink = make_outputs(config)
+            return True
+        except (FerliteError, OSError) as exc:
+            log.error("reload failed, keeping the running configuration: its outputs did not open: %s", exc)
+            self.sd.status("reload failed: " + str(exc).splitlines()[0])
+            self.sink = make_outputs(self.config)
+            return False
 
     def _describe(self) -> str:
         c = self.parts.classifier
