@@ -102,15 +102,19 @@ def test_rerun_skips_what_is_done(bad_folder, tmp_path, capsys):
     assert m.set_index("src").loc["later.jpg", "status"] == "kept"
 
 
-def test_keep_all_saves_every_face(astronaut, tmp_path):
+def test_keep_all_saves_every_face_and_counts_files_as_files(astronaut, tmp_path, capsys):
     d = tmp_path / "in"
     d.mkdir()
     cv2.imwrite(str(d / "two.jpg"), np.hstack([astronaut, astronaut]))
+    (d / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
     out = tmp_path / "out"
     assert main(["faces", str(d), "--out", str(out), "--keep", "all", "--size", "64", "--colour"]) == 0
     m = pd.read_csv(out / "manifest.csv", dtype=str)
-    assert list(m.status) == ["kept", "kept"] and sorted(m.face) == ["1", "2"]
-    assert cv2.imread(str(out / m.path[0])).shape == (64, 64, 3)
+    assert list(m[m.status == "kept"].face) == ["1", "2"]
+    assert cv2.imread(str(out / m[m.status == "kept"].path.iloc[0])).shape == (64, 64, 3)
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0].split() == ["status", "reason", "faces"]  # rows are faces here
+    assert "files: 1 processed, 1 skipped" in printed  # one photo with two faces is one file
 
 
 def test_labels_and_splits_carry_over_from_a_dataset(astronaut, tmp_path):

@@ -140,24 +140,27 @@ def run(args: argparse.Namespace) -> int:
     todo = [r for r in inputs if r["src"] not in done]
     if done:
         print(f"{len(inputs) - len(todo)} of {len(inputs)} images already processed in {args.out}; skipping them")
-    counts: Counter = Counter()
+    counts: Counter = Counter()  # manifest rows (one per image, or per face with --keep all) by status, reason
+    read = 0  # images that could be read (kept or not)
     fields = list(dataset.COLUMNS) + list(FACE_COLUMNS)
     with dataset.ManifestAppender(args.out / dataset.MANIFEST, fields) as manifest:
         for row in tqdm(todo, desc=f"faces ({detector.name})", unit="img"):
-            for out_row in process(root, row, args.out, detector, args):
+            out_rows = list(process(root, row, args.out, detector, args))
+            read += not any(r["reason"].startswith("unreadable: ") for r in out_rows)
+            for out_row in out_rows:
                 manifest.write(out_row)
                 counts[(out_row["status"], _reason_kind(out_row["reason"]))] += 1
     table = [[s, r, n] for (s, r), n in sorted(counts.items(), key=lambda kv: (kv[0][0] != "kept", -kv[1]))]
-    print(format_table(["status", "reason", "images"], table))
+    print(format_table(["status", "reason", "faces" if args.keep == "all" else "images"], table))
     kept = sum(n for (s, _), n in counts.items() if s == "kept")
     total = sum(counts.values())
     if total:
         print(f"kept {kept} of {total} ({100 * kept / total:.1f}%) with {detector.name}; manifest: "
-              f"{args.out / dataset.MANIFEST}" + _files_part(counts, ignored))
+              f"{args.out / dataset.MANIFEST}" + _files_part(counts, read, ignored))
     return 0
 
 
-def _files_part(counts: Counter, ignored: Counter) -> str:
+def _files_part(counts: Counter, read: int, ignored: Counter) -> str:
     """``; files: 50 processed, 12 skipped (truncated JPEG 7, ...), 3 ignored (...)``, when any were skipped
     (unreadable) or ignored; processed files are those whose image was read (kept or not)."""
     from ferlite.tables import format_counts
@@ -165,7 +168,7 @@ def _files_part(counts: Counter, ignored: Counter) -> str:
     unreadable = Counter({r[len("unreadable: "):]: n for (s, r), n in counts.items() if r.startswith("unreadable: ")})
     if not unreadable and not ignored:
         return ""
-    text = f"; files: {sum(counts.values()) - sum(unreadable.values())} processed, {sum(unreadable.values())} skipped"
+    text = f"; files: {read} processed, {sum(unreadable.values())} skipped"
     text += f" ({format_counts(unreadable)})" if unreadable else ""
     return text + (f", {sum(ignored.values())} ignored ({format_counts(ignored)})" if ignored else "")
 
