@@ -201,6 +201,20 @@ def test_image_source_skips_unreadable(image_folder, caplog):
     assert "c_broken.jpg" in caplog.text
 
 
+def test_many_unreadable_photos_are_named_a_few_times_then_counted(tmp_path, caplog):
+    from ferlite.edge.sources.registry import SHOWN_SKIPS
+
+    caplog.set_level(logging.DEBUG, logger="ferlite.edge.sources.registry")
+    cv2.imwrite(str(tmp_path / "good.png"), np.zeros((8, 8, 3), np.uint8))
+    for i in range(10):
+        (tmp_path / f"bad{i}.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    with ImageSource(tmp_path) as source:
+        assert len(list(source)) == 1 and len(source.skipped) == 10
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == SHOWN_SKIPS + 1 and "further unreadable files" in warned[-1]
+    assert sum(r.levelno == logging.DEBUG for r in caplog.records) == 10 - SHOWN_SKIPS  # -v shows every one
+
+
 def test_image_source_file_glob_and_empty(image_folder, tmp_path):
     assert len(list(ImageSource(image_folder / "a.png"))) == 1
     assert [f.path.rsplit("/", 1)[-1] for f in ImageSource(str(image_folder / "*.png"))] == ["a.png", "d.png"]

@@ -219,7 +219,10 @@ class ImageSource(_Source):
             except ImageReadError as exc:
                 if Path(self.spec).is_file():
                     raise SourceError(f"{path}: {exc}") from None
-                log.warning("skipped %s: %s", printable(path), exc)
+                if len(self.skipped) == SHOWN_SKIPS:
+                    log.warning("further unreadable files are counted in the summary, not shown (-v shows them)")
+                shown = len(self.skipped) < SHOWN_SKIPS
+                log.log(logging.WARNING if shown else logging.DEBUG, "skipped %s: %s", printable(path), exc)
                 self.skipped.append((str(path), str(exc)))
                 continue
             yield Frame(loaded.image, float(index), index, path=str(path))
@@ -227,6 +230,9 @@ class ImageSource(_Source):
         if index == 0:
             raise SourceError(f"{self.spec}: none of its {len(self.files)} image file(s) could be read")
 
+
+#: Unreadable photos named one by one as warnings; the rest at debug level (the summary counts them all).
+SHOWN_SKIPS = 3
 
 SOURCES = {"video": VideoFileSource, "usb": UsbCameraSource, "picamera": PiCameraSource,
            "images": ImageSource, "stream": StreamSource}
