@@ -92,6 +92,7 @@ def test_http_api_stream_and_events(http_service):
     history = wait_for_json(f"{base}/api/history?bucket=minute", lambda h: h["rows"])
     counted = sum(sum(row["counts"].values()) for row in history["rows"])
     assert counted > 0 and set(history["labels"]) <= LABELS
+    assert wait_for_json(f"{base}/api/history?since=1h&bucket=hour", lambda h: h["rows"])["bucket"] == 3600
     page = urllib.request.urlopen(f"{base}/", timeout=10).read().decode()
     assert "<title>ferlite</title>" in page and "http://" not in page and "https://" not in page
 

@@ -277,7 +277,7 @@ def test_times_parse_as_dates_times_and_ages():
     from datetime import datetime, timezone
 
     from ferlite.errors import UsageError
-    from ferlite.trainer.logread import parse_time
+    from ferlite.times import parse_time
 
     now = datetime(2025, 3, 10, 15, 30, tzinfo=timezone.utc).timestamp()
     assert parse_time("24h", now) == now - 86400
@@ -286,6 +286,7 @@ def test_times_parse_as_dates_times_and_ages():
     assert parse_time("2025-01-31 14:00", tz="UTC") == datetime(2025, 1, 31, 14, tzinfo=timezone.utc).timestamp()
     assert parse_time("9:15", now, tz="UTC") == datetime(2025, 3, 10, 9, 15, tzinfo=timezone.utc).timestamp()
     assert parse_time("2025-01-31T14:00+01:00") == datetime(2025, 1, 31, 13, tzinfo=timezone.utc).timestamp()
+    assert parse_time("1741620600") == parse_time("1741620600.0") == 1741620600.0  # epoch seconds (/api/history)
     for bad in ("yesterday", "25:00", "7x"):
         with pytest.raises(UsageError, match="expected a date"):
             parse_time(bad, now)

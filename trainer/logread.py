@@ -16,17 +16,17 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ferlite.edge.outputs.sqlite import SCHEMA_VERSION
 from ferlite.edge.results import UNCERTAIN
 from ferlite.errors import DatasetError, UsageError
+from ferlite.times import parse_time, zone
 from ferlite.trainer.logscan import CHUNK_ROWS, PIECE_COLUMNS, Scan, scan_log
 
 if TYPE_CHECKING:
@@ -36,9 +36,6 @@ log = logging.getLogger(__name__)
 
 #: Show a progress bar when the range spans more chunks than this.
 PROGRESS_MIN_CHUNKS = 2
-#: Ages accepted by --since/--until: 30m, 24h, 7d, 2w.
-AGE_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-TIME_HELP = "a date (2025-01-31), a time today (14:00), both (2025-01-31 14:00), or an age (30m, 24h, 7d, 2w)"
 
 
 class EmptyRange(DatasetError):
@@ -116,47 +113,6 @@ def inspect(conn: sqlite3.Connection, path: str | Path) -> LogInfo:
     hi = conn.execute("SELECT MAX(id) FROM expressions").fetchone()[0]
     rows = 0 if lo is None else hi - lo + 1
     return LogInfo(Path(path), (*labels, UNCERTAIN), int(schema), rows, lo, hi)
-
-
-def parse_time(text: str | float | datetime | None, now: float | None = None, tz: str | None = None) -> float | None:
-    """Epoch seconds of a --since/--until value (see TIME_HELP); naive times are local (``tz`` or this machine's)."""
-    if text is None or text == "":
-        return None
-    if isinstance(text, (int, float)):
-        return float(text)
-    if isinstance(text, datetime):
-        return _localize(text, tz).timestamp()
-    now = time.time() if now is None else now
-    s = text.strip()
-    age = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([mhdw])", s)
-    if age:
-        return now - float(age.group(1)) * AGE_UNITS[age.group(2)]
-    if s == "now":
-        return now
-    try:
-        if re.fullmatch(r"\d\d?:\d\d(:\d\d)?", s):
-            today = datetime.fromtimestamp(now, _zone(tz)).date() if tz else date.fromtimestamp(now)
-            dt = datetime.combine(today, datetime.strptime(s, "%H:%M:%S" if s.count(":") == 2 else "%H:%M").time())
-        else:
-            dt = datetime.fromisoformat(s)
-    except ValueError:
-        raise UsageError(f"{text!r}: expected {TIME_HELP}") from None
-    return _localize(dt, tz).timestamp()
-
-
-def _zone(tz: str):
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"--tz {tz!r}: not a time zone name (such as Europe/Berlin or UTC)") from None
-
-
-def _localize(dt: datetime, tz: str | None) -> datetime:
-    if dt.tzinfo is not None:
-        return dt
-    return dt.replace(tzinfo=_zone(tz)) if tz else dt.astimezone()
 
 
 def id_range(conn: sqlite3.Connection, info: LogInfo, scan: Scan) -> tuple[int | None, int | None]:
@@ -242,7 +198,7 @@ def local_times(epoch_s, tz: str | None = None) -> pd.Series:
 
     s = pd.Series(epoch_s, dtype="float64")
     if tz:
-        _zone(tz)
+        zone(tz)
         return pd.to_datetime(s, unit="s", utc=True).dt.tz_convert(tz).dt.tz_localize(None)
     quarter = np.floor(s.to_numpy() / 900).astype("int64")  # every UTC offset in use is a multiple of 15 min
     uniq, inverse = np.unique(quarter, return_inverse=True)

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ferlite.errors import UsageError, require
+from ferlite.times import TIME_HELP
 from ferlite.trainer.logplots import PLOTS, render_pngs
-from ferlite.trainer.logread import PIECE_COLUMNS, TIME_HELP, EmptyRange, load_log, local_times, timedelta_text
+from ferlite.trainer.logread import PIECE_COLUMNS, EmptyRange, load_log, local_times, timedelta_text
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -4,26 +4,11 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
 from pathlib import Path
 
 from ferlite.errors import UsageError
 
 BUCKETS = {"minute": 60, "hour": 3600, "day": 86400}
-
-
-def parse_time(text: str | None, default: float) -> float:
-    """Epoch seconds from epoch seconds or an ISO 8601 date/time ("2026-11-25", "2026-11-25T14:00")."""
-    if text in (None, ""):
-        return default
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        raise UsageError(f"{text!r}: give epoch seconds or an ISO date/time such as 2026-11-25T14:00") from None
 
 
 def bucket_seconds(text: str | None) -> int:

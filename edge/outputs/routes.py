@@ -96,14 +96,16 @@ async def events(sink: HttpSink, request: web.Request) -> web.StreamResponse:
 
 
 async def history(sink: HttpSink, request: web.Request) -> web.Response:
-    from ferlite.edge.outputs.history import bucket_seconds, parse_time
+    from ferlite.edge.outputs.history import bucket_seconds
     from ferlite.edge.outputs.history import history as read_history
+    from ferlite.times import parse_time
 
     if sink.log_path is None:
         return web.json_response({"error": "no expression log: add \"sqlite\" to [outputs] run"}, status=404)
     q, now = request.query, time.time()
     try:
-        since, until = parse_time(q.get("since"), now - 86400), parse_time(q.get("until"), now)
+        since, until = parse_time(q.get("since"), now), parse_time(q.get("until"), now)
+        since, until = now - 86400 if since is None else since, now if until is None else until
         bucket = bucket_seconds(q.get("bucket"))
         data = await asyncio.get_running_loop().run_in_executor(None, read_history, sink.log_path, since, until,
                                                                   bucket)
