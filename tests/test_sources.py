@@ -258,3 +258,38 @@ def test_open_source_unknown(tmp_path):
         open_source("nonsense")
     with pytest.raises(SourceError, match="no such file"):
         open_source(str(tmp_path / "missing.mp4"))
+
+
+def test_fd2_is_swapped_by_one_thread_at_a_time():
+    """An image decode (decodelog) and a silenced TensorFlow call (ferlite.quiet) in two threads: the second
+    waits for the first to give fd 2 back, so stderr ends where it started (it could end on a closed file)."""
+    import os
+    import threading
+
+    from ferlite.edge.sources.decodelog import native_output
+    from ferlite.quiet import native_logging_silenced
+
+    before = os.fstat(2)
+    inside, release = threading.Event(), threading.Event()
+
+    def decode():
+        with native_output():
+            inside.set()
+            release.wait(5)
+
+    def silenced():
+        with native_logging_silenced():
+            pass
+
+    first = threading.Thread(target=decode)
+    first.start()
+    assert inside.wait(5)
+    second = threading.Thread(target=silenced)
+    second.start()
+    second.join(0.3)
+    assert second.is_alive()  # waiting for the decode to give fd 2 back
+    release.set()
+    first.join(5)
+    second.join(5)
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)

@@ -16,8 +16,9 @@ import os
 import re
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
+
+from ferlite.quiet import FD2_LOCK
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,6 @@ NATIVE_LINE = re.compile(
     r"[A-Za-z]+: (Warning|Error)|imgcodecs|global )"
 )
 _OPENCV_PREFIX = re.compile(r"^\[ ?[A-Z]+:[^\]]*\]\s+(global\s+)?(\S+:\d+\s+)?(\S+\s+)?")
-_LOCK = threading.Lock()
 
 
 def _capture_file():
@@ -50,7 +50,7 @@ def native_output() -> Iterator[list[str]]:
     """Within the block, fd 2 goes to a file of its own; the list it yields holds the decoder lines after.
     Without fd 2 (a daemon started without one) or anywhere to point it, nothing is caught."""
     lines: list[str] = []
-    with _LOCK, contextlib.ExitStack() as stack:
+    with FD2_LOCK, contextlib.ExitStack() as stack:  # shared with ferlite.quiet: one fd 2 swap at a time
         tmp = _capture_file()
         try:
             sys.stderr.flush()
