@@ -17,7 +17,6 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -68,20 +67,12 @@ def export(name: str, spec: dict, views: int, folder: Path) -> tuple[Path, int]:
 
 
 def time_model(model: str, n: int) -> float:
-    """Median ms per face through the device's classifier (1 thread)."""
-    from ferlite.edge.build import make_classifier
+    """Median ms per face through the device's classifier (1 thread): ``ferlite bench``'s own timing."""
+    from ferlite.edge.bench import bench_classifier
     from ferlite.edge.configfile import load
 
-    clf = make_classifier(load(overrides=[f"classifier.model={model}", "classifier.threads=1"]))
-    faces = np.random.default_rng(0).integers(0, 256, (64, 48, 48), dtype=np.uint8)
-    for f in faces[:20]:
-        clf.probabilities(f)
-    times = []
-    for i in range(n):
-        t0 = time.perf_counter()
-        clf.probabilities(faces[i % len(faces)])
-        times.append(1e3 * (time.perf_counter() - t0))
-    return statistics.median(times)
+    config = load(overrides=[f"classifier.model={model}", "classifier.threads=1"])
+    return bench_classifier(config, n)["ms/face med"]
 
 
 def main() -> None:
