@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
@@ -50,6 +49,7 @@ def export(name: str, spec: dict, views: int, folder: Path) -> tuple[Path, int]:
     from ferlite.converters.convert import deploy_graph
     from ferlite.converters.tflite import Int8Config, export_int8
     from ferlite.trainer import model as model_mod
+    from ferlite.trainer.labels import FER2013_LABELS
 
     arch = "bench-" + "".join(c if c.isalnum() else "-" for c in name)
     model_mod.ARCHITECTURES[arch] = spec
@@ -59,7 +59,7 @@ def export(name: str, spec: dict, views: int, folder: Path) -> tuple[Path, int]:
     faces = np.random.default_rng(0).integers(0, 256, (100, 48, 48, 1), dtype=np.uint8)
     path = folder / f"{arch}.tflite"
     export_int8(graph, path, Int8Config.for_full_integer(faces, samples=100))
-    labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    labels = list(FER2013_LABELS)
     path.with_suffix(".json").write_text(json.dumps({"labels": labels, "input_size": 48, "pixel_format": "grey",
                                                      "arch": arch, "precision": "int8", "output": output,
                                                      "views": views}))
@@ -81,7 +81,6 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=300, help="faces timed per model and round")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench" / "arch_speed")
     args = ap.parse_args()
-    sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory() as tmp:
         built = {name: export(name, spec, views, Path(tmp)) for name, (spec, views) in CANDIDATES.items()}
         times: dict[str, list[float]] = {"shipped default (10 views)": [], **{name: [] for name in built}}
@@ -94,7 +93,7 @@ def main() -> None:
                 times[name].append(t)
                 ratios[name].append(t / base)
             print(f"round {r + 1}/{args.rounds}: default {base:.3f} ms", flush=True)
-        rows = [{"layout": "shipped default (10 views)", "parameters": 661095, "MMAC/view": macs(
+        rows = [{"layout": "shipped default (10 views)", "parameters": built["cnn48, 1 view"][1], "MMAC/view": macs(
             CANDIDATES["cnn48, 1 view"][0]) / 1e6, "int8 KB": round((ROOT / "edge/models/ferlite_cnn48_int8.tflite")
                                                                    .stat().st_size / 1024),
                  "ms/face": statistics.median(times["shipped default (10 views)"]), "x default": 1.0}]

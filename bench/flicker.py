@@ -74,9 +74,14 @@ def replay(frames, labels, hold: float, margin: float, loop_s: float = 0.0, fps:
     return tracks, rows
 
 
+def label_changes(tracks) -> int:
+    """Label changes summed over tracks."""
+    return sum(a[1] != b[1] for points in tracks.values() for a, b in zip(points, points[1:]))
+
+
 def measure(replayed, seconds: float, changes_at: list[float]) -> dict[str, float]:
     tracks, rows = replayed
-    changes = sum(a[1] != b[1] for points in tracks.values() for a, b in zip(points, points[1:]))
+    changes = label_changes(tracks)
     out = {"changes/min": 60 * changes / seconds, "rows/min": 60 * rows / seconds}
     main = max(tracks.values(), key=len)
     for k, when in enumerate(changes_at, 1):
@@ -92,7 +97,7 @@ def looped(frames, labels, minutes: float, fps: float) -> None:
     counts = {}
     for name, hold, margin in (("without hysteresis", 0.0, 0.0), ("default", 0.3, 0.05)):
         tracks, rows = replay(frames, labels, hold, margin, loop_s=60 * minutes, fps=fps)
-        changes = sum(a[1] != b[1] for points in tracks.values() for a, b in zip(points, points[1:]))
+        changes = label_changes(tracks)
         counts[name] = rows
         print(f"  {name}: {rows} rows ({rows / minutes:.0f}/min), {changes} label changes "
               f"({changes / minutes:.1f}/min), {len(tracks)} tracks")

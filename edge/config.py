@@ -35,6 +35,8 @@ __all__ = ["SECTIONS", "Config", "ConfigError", "Invalid", "InvalidValues", "_TY
 
 #: The file the service reads when --config is not given (skipped when it does not exist).
 SYSTEM_CONFIG = Path("/etc/ferlite/config.toml")
+
+
 def state_dir(environ: Mapping[str, str] | None = None) -> Path:
     """Where the service keeps its files: the first $STATE_DIRECTORY entry (systemd's StateDirectory=), else
     the working directory."""

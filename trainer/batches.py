@@ -53,7 +53,7 @@ class NumpyBatches(keras.utils.PyDataset):
         if self.augment is not None:
             images = np.clip(keras.ops.convert_to_numpy(self.augment(images, training=True)), 0, 255)
         if self.train and self.erase > 0:
-            images = erase_random_boxes(np.array(images), self.rng, p=self.erase)
+            images = erase_random_boxes(images, self.rng, p=self.erase)  # a fresh array: erased in place
         return images, self.targets[rows]
 
     def on_epoch_end(self) -> None:

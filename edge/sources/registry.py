@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".mjpg", ".mjpeg"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 PICAMERA_NAMES = frozenset({"picamera", "picam"})
+#: Unreadable photos named one by one as warnings; the rest at debug level (the summary counts them all).
+SHOWN_SKIPS = 3
 
 
 def _fps_or_none(value: float) -> float | None:
@@ -230,9 +232,6 @@ class ImageSource(_Source):
         if index == 0:
             raise SourceError(f"{self.spec}: none of its {len(self.files)} image file(s) could be read")
 
-
-#: Unreadable photos named one by one as warnings; the rest at debug level (the summary counts them all).
-SHOWN_SKIPS = 3
 
 SOURCES = {"video": VideoFileSource, "usb": UsbCameraSource, "picamera": PiCameraSource,
            "images": ImageSource, "stream": StreamSource}
