@@ -13,7 +13,7 @@ asked for (a year of one device, 5 GB, in about 20 s). Prints a summary table an
 A row is a track's label every 2 s (the service's log_interval) or on a change of label, so rows are
 proportional to face-time. A face is a track: the same (source, track id) with no gap over a minute (ids
 restart with the service). Times are local (--tz, or this machine's zone). --since/--until take a date
-(2025-01-31), a time today (14:00), both (2025-01-31 14:00) or an age (30m, 24h, 7d, 2w):
+(2025-01-31), a time today (14:00), both (2025-01-31 14:00), an age (30m, 24h, 7d, 2w) or epoch seconds:
 
     ferlite report /var/lib/ferlite/expressions.db --since 7d --bucket day
 """

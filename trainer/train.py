@@ -7,7 +7,8 @@ of the best and last models are re-estimated on the clean training faces (traine
 the better of the two becomes best.keras if it is at least as good as before. Fine-tune the bundled model on a
 small data set of your own with --init bundled (--init fast for the small model): lower learning rate,
 fewer epochs (see --help defaults), the init model's classes kept and a hold-out that suits one person
-(trainer/finetune.py).
+(trainer/finetune.py). With KERAS_BACKEND=jax (a GPU machine without TensorFlow) it trains on Keras's JAX
+backend, the batches coming from trainer/batches.py instead of tf.data.
 """
 
 from __future__ import annotations
