@@ -3,7 +3,8 @@
 ``ferlite train`` feeds TensorFlow from ``tf.data`` (trainer/data.py). With ``KERAS_BACKEND=jax`` there is no
 TensorFlow, so :class:`NumpyBatches` gives the same pipeline as a ``keras.utils.PyDataset``: a seeded shuffle
 each epoch, the same Keras augmentation layers (``data.augmenter``, run by the backend, on the GPU when there
-is one), then random erasing drawn with numpy. The recipe is the same; the random draws are not the
+is one; on JAX compiled into one function, since run op by op their dispatches would cost more than a
+training step), then random erasing drawn with numpy. The recipe is the same; the random draws are not the
 ``tf.data`` ones, so runs are reproducible per backend, not across backends.
 
 Imported only when the backend is not TensorFlow; Keras is imported at module level.
@@ -32,6 +33,25 @@ def erase_random_boxes(images: np.ndarray, rng: np.random.Generator, p: float = 
     return images
 
 
+def compiled(augment, shape: tuple):
+    """``augment(images, training=True)`` for batches of images of ``shape``; on JAX one jitted call per batch
+    (the layers' ``stateless_call``, their seed states carried from batch to batch), else the layers as they are."""
+    augment.build((None, *shape))
+    if keras.backend.backend() != "jax":
+        return lambda images: augment(images, training=True)
+    import jax
+
+    state = [v.value for v in augment.non_trainable_variables]  # the seed generators' states
+    step = jax.jit(lambda state, images: augment.stateless_call([], state, images, training=True))
+
+    def call(images):
+        nonlocal state
+        out, state = step(state, images)
+        return out
+
+    return call
+
+
 class NumpyBatches(keras.utils.PyDataset):
     """(images, targets) batches of one split: float32 pixels 0..255, shuffled and augmented when training."""
 
@@ -41,7 +61,7 @@ class NumpyBatches(keras.utils.PyDataset):
         super().__init__()
         self.x, self.targets, self.batch, self.train, self.erase = x, targets, batch, train, erase
         self.rng = np.random.default_rng(seed)
-        self.augment = augment if train else None
+        self.augment = compiled(augment, x.shape[1:]) if train and augment is not None else None
         self.order = self.rng.permutation(len(x)) if train else np.arange(len(x))
 
     def __len__(self) -> int:
@@ -51,7 +71,7 @@ class NumpyBatches(keras.utils.PyDataset):
         rows = self.order[index * self.batch:(index + 1) * self.batch]
         images = self.x[rows].astype(np.float32)
         if self.augment is not None:
-            images = np.clip(keras.ops.convert_to_numpy(self.augment(images, training=True)), 0, 255)
+            images = np.clip(keras.ops.convert_to_numpy(self.augment(images)), 0, 255)
         if self.train and self.erase > 0:
             images = erase_random_boxes(images, self.rng, p=self.erase)  # a fresh array: erased in place
         return images, self.targets[rows]
