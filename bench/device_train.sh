@@ -36,7 +36,7 @@ if [ ! -f data/fer2013/manifest.csv ]; then
     "$py" bench/fer2013_pack.py unpack .device/fer2013.xz /tmp/fer2013/fer2013.csv
     votes=()
     [ -f /tmp/fer2013/fer2013new.csv ] && votes=(--ferplus /tmp/fer2013/fer2013new.csv --keep-fer2013-labels)
-    "$py" -m ferlite import /tmp/fer2013/fer2013.csv "${votes[@]}" --out data/fer2013 2>&1 | tail -n 4
+    "$py" -P -m ferlite import /tmp/fer2013/fer2013.csv "${votes[@]}" --out data/fer2013 2>&1 | tail -n 4
 fi
 names=()
 left=$((deadline - $(date +%s)))
@@ -46,7 +46,7 @@ for spec in "$@"; do
     names+=("$name")
     mkdir -p "runs/device-logs"
     # shellcheck disable=SC2086  # the spec is a list of options
-    timeout -s INT -k 60 "$left" "$py" -m ferlite train data/fer2013 $spec --project runs/train \
+    timeout -s INT -k 60 "$left" "$py" -P -m ferlite train data/fer2013 $spec --project runs/train \
         > "runs/device-logs/$name.log" 2>&1 &
 done
 wait || true
