@@ -1,13 +1,15 @@
 """Classify time of candidate classifier layouts as int8 TFLite, before training any of them.
 
-    python bench/arch_speed.py [--rounds 5] [--n 300] [--out runs/bench/arch_speed]
+    python bench/arch_speed.py [--rounds 5] [--n 300] [--baseline default] [--out runs/bench/arch_speed]
 
 Each layout is built with random weights, exported as ferlite ships models (full-integer int8, logits, the
 views built into the graph) and timed through the device's own classifier code (ai-edge-litert, 1 thread),
-in rounds that alternate with the shipped default model in the same process, so the ratio to it holds
-even on a busy machine. Weights do not change an int8 graph's speed, so this says what a layout will cost
-once trained. Prints a table (median ms per face, and its ratio to the shipped default, which issue-style
-targets quote) and writes it as markdown and csv under --out.
+in rounds that alternate with a baseline model (--baseline: the shipped default unless named) in the same
+process, so the ratio to it holds even on a busy machine. Weights do not change an int8 graph's speed, so
+this says what a layout will cost once trained. Prints a table (median ms per face, and its ratio to the
+baseline, which issue-style targets quote) and writes it as markdown and csv under --out.
+bench/results/arch_speed.md was measured against the ten-view cnn48 that was the default until cnn48-w
+replaced it (``--baseline`` with that file).
 """
 
 from __future__ import annotations
@@ -75,28 +77,43 @@ def time_model(model: str, n: int) -> float:
     return bench_classifier(config, n)["ms/face med"]
 
 
+def baseline_row(path: Path) -> dict:
+    """The baseline's table row but for its timing: its layout and views from its sidecar."""
+    from ferlite.trainer import model as model_mod
+
+    side = json.loads(path.with_suffix(".json").read_text())
+    spec = model_mod.ARCHITECTURES[side["arch"]]
+    params = model_mod.build_model(len(side["labels"]), side["input_size"], side["arch"]).count_params()
+    views = f"{side['views']} view" + "s" * (side["views"] > 1)
+    return {"layout": f"baseline: {path.name} ({side['arch']}, {views})", "parameters": params,
+            "MMAC/view": macs(spec) / 1e6, "int8 KB": round(path.stat().st_size / 1024)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--n", type=int, default=300, help="faces timed per model and round")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench" / "arch_speed")
+    ap.add_argument("--baseline", default="default", help="model the layouts are timed against: a .tflite "
+                    "file or a bundled name (default: the shipped default)")
     args = ap.parse_args()
+    from ferlite.edge.assets import classifier_model
+
+    base_path = classifier_model(args.baseline)
+    first = baseline_row(base_path)
     with tempfile.TemporaryDirectory() as tmp:
         built = {name: export(name, spec, views, Path(tmp)) for name, (spec, views) in CANDIDATES.items()}
-        times: dict[str, list[float]] = {"shipped default (10 views)": [], **{name: [] for name in built}}
+        times: dict[str, list[float]] = {first["layout"]: [], **{name: [] for name in built}}
         ratios: dict[str, list[float]] = {name: [] for name in built}
         for r in range(args.rounds):
-            base = time_model("default", args.n)
-            times["shipped default (10 views)"].append(base)
+            base = time_model(str(base_path), args.n)
+            times[first["layout"]].append(base)
             for name, (path, _) in built.items():
                 t = time_model(str(path), args.n)
                 times[name].append(t)
                 ratios[name].append(t / base)
-            print(f"round {r + 1}/{args.rounds}: default {base:.3f} ms", flush=True)
-        rows = [{"layout": "shipped default (10 views)", "parameters": built["cnn48, 1 view"][1], "MMAC/view": macs(
-            CANDIDATES["cnn48, 1 view"][0]) / 1e6, "int8 KB": round((ROOT / "edge/models/ferlite_cnn48_int8.tflite")
-                                                                   .stat().st_size / 1024),
-                 "ms/face": statistics.median(times["shipped default (10 views)"]), "x default": 1.0}]
+            print(f"round {r + 1}/{args.rounds}: baseline {base:.3f} ms", flush=True)
+        rows = [{**first, "ms/face": statistics.median(times[first["layout"]]), "x default": 1.0}]
         for name, (path, params) in built.items():
             rows.append({"layout": name, "parameters": params, "MMAC/view": macs(CANDIDATES[name][0]) / 1e6,
                          "int8 KB": round(path.stat().st_size / 1024), "ms/face": statistics.median(times[name]),

@@ -8,8 +8,8 @@ from pathlib import Path
 from ferlite.errors import ModelLoadError
 
 YUNET = "face_detection_yunet_2023mar.onnx"
-CLASSIFIER_INT8 = "ferlite_cnn48_int8.tflite"
-CLASSIFIER_KERAS = "ferlite_cnn48.keras"
+CLASSIFIER_INT8 = "ferlite_cnn48_w_int8.tflite"
+CLASSIFIER_KERAS = "ferlite_cnn48_w.keras"
 #: The bundled int8 classifiers, by the name ``--model`` and the config's ``classifier.model`` take.
 CLASSIFIERS = {"default": CLASSIFIER_INT8, "fast": "ferlite_cnn48_s_int8.tflite"}
 #: The Keras models they were converted from, for fine-tuning (``ferlite train --init default|fast``).

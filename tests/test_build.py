@@ -93,11 +93,13 @@ def test_options_default_to_the_config_so_no_default_is_written_twice():
 
 
 def test_photos_get_no_smoothing_and_models_with_a_mirror_view_skip_flip():
-    config = load(system_path="/nonexistent").replace(classifier={"flip": True})
+    config = load(system_path="/nonexistent").replace(classifier={"flip": True, "model": "fast"})
     parts = PipelineParts(config, "images")
     assert (parts.tracker.window, parts.tracker.max_age, parts.detector.name) == (1, 0.0, "yunet")
-    assert parts.classifier.info.views == 10 and parts.classifier.flip is False
+    assert parts.classifier.info.views == 2 and parts.classifier.flip is False
     assert parts.classifier.flip_skipped
+    one_view = PipelineParts(config.replace(classifier={"flip": True, "model": "default"}), "images").classifier
+    assert one_view.info.views == 1 and one_view.flip is True and not one_view.flip_skipped
 
 
 RECORDER = '''

@@ -22,7 +22,7 @@ COMMANDS = [
     "ferlite train data/kiosk-faces --init bundled --epochs 2 --deterministic",
     "ferlite evaluate --model runs/train/exp --data data/kiosk-faces",
     "ferlite convert runs/train/exp --data data/kiosk-faces",
-    "ferlite recognize edge/data/kiosk.mp4 --model models/ferlite_cnn48_int8.tflite",
+    "ferlite recognize edge/data/kiosk.mp4 --model models/ferlite_cnn48_w_int8.tflite",
 ]
 SEVEN = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
@@ -64,7 +64,7 @@ def test_fine_tuning_keeps_the_seven_classes(journey):
     assert "no training images of angry, disgust, fear, sad" in runs[2][1]
     config = json.loads((home / "runs/train/exp/config.json").read_text())
     assert config["classes"] == SEVEN
-    sidecar = json.loads((home / "models/ferlite_cnn48_int8.json").read_text())
+    sidecar = json.loads((home / "models/ferlite_cnn48_w_int8.json").read_text())
     assert sidecar["labels"] == SEVEN
 
     # The classes it had no faces of still work: on the fixture's faces of other people, it still says angry
@@ -72,7 +72,7 @@ def test_fine_tuning_keeps_the_seven_classes(journey):
     from ferlite.trainer.evaluate import evaluate, load_dataset_split
 
     data = load_dataset_split(str(ROOT / "tests/data/faces"), "train", 48)
-    tuned = evaluate(home / "models/ferlite_cnn48_int8.tflite", data)["per_class"]
+    tuned = evaluate(home / "models/ferlite_cnn48_w_int8.tflite", data)["per_class"]
     for label in ("angry", "sad"):
         assert tuned[label]["recall"] > 0.1, (label, tuned[label])
 
@@ -83,7 +83,7 @@ def test_evaluate_and_convert_use_the_same_hold_out(journey):
     assert held in runs[3][1] and held in runs[4][1]
     trained = json.loads((home / "runs/train/exp/results.json").read_text())
     assert f"({trained['n']} faces)" in runs[3][1]
-    assert (home / "models/ferlite_cnn48_int8.tflite").is_file()
+    assert (home / "models/ferlite_cnn48_w_int8.tflite").is_file()
 
 
 def test_recognize_with_the_fine_tuned_model(journey):

@@ -173,7 +173,7 @@ def test_evaluate_writes_json_and_confusion(converted, tmp_path):
     assert (out / "confusion.png").is_file() and (out / "per_class.csv").is_file()
 
 
-@pytest.mark.parametrize("init,name,arch", [("bundled", "default", "cnn48"), ("fast", "fast", "cnn48-s")])
+@pytest.mark.parametrize("init,name,arch", [("bundled", "default", "cnn48-w"), ("fast", "fast", "cnn48-s")])
 def test_finetune_starts_from_the_bundled_model(tmp_path, init, name, arch):
     """--init bundled (or fast) copies the bundled weights and architecture, then trains gently (low learning
     rate)."""

@@ -26,7 +26,7 @@ class TrainConfig:
     frozen: the stages that resolve the splits and classes return a new config (``dataclasses.replace``)."""
 
     data: str
-    arch: str = "cnn48"
+    arch: str = "cnn48-w"
     input_size: int = 48
     epochs: int = 40
     batch: int = 128
