@@ -95,7 +95,7 @@ class ClassifierConfig(_Section):
                         "empty = default")
     threads: int = _field(1, "threads for the interpreter and for OpenCV (detectors)", _range(1, 64))
     flip: bool = _field(False, "average each face with its mirror image (2x classify time); skipped for a "
-                        "model that holds the mirror view itself (both bundled models)")
+                        "model that holds the mirror view itself (the bundled fast model)")
     margin: float = _field(0.05, "crop margin around each face box, per side, as a fraction of the box",
                            _range(0, 1))
 
