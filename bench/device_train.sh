@@ -11,7 +11,9 @@
 #
 # The data set is data/fer2013 (FER2013 labels; with FER+'s votes beside them when they were packed, for
 # --soft-labels). What has to travel with the repository (ignored through .git/info/exclude, about 52 MB
-# together; move any large committed run folder out of the tree for the call if the 64 MiB limit bites):
+# together). The committed run folders under runs/train (about 20 MB) then take the tree over a 64 MiB
+# transfer limit: copy the teachers a run needs into .device/ (cp runs/train/gpu-wfp150/best.keras
+# .device/wfp150.keras) and make the call from a throw-away branch that deletes runs/train/.
 #   python bench/fer2013_pack.py pack ../shared/data/fer2013/fer2013.csv.gz .device/fer2013.xz \
 #       --ferplus ../shared/data/fer2013/fer2013new.csv
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \

@@ -3,15 +3,16 @@
     python bench/flicker.py                      # the sample clip and the kiosk clip, a grid of settings
     python bench/flicker.py --hold 0.5 --margin 0.05
     python bench/flicker.py --looped 10 --fps 59     # the log of a 10-minute looped run of the sample clip
+    python bench/flicker.py --threshold 0.55         # where the sample clip's camera man hovers
 
 Each clip goes through the real pipeline once (YuNet, the bundled int8 model, detection every 5 frames) with
 no smoothing, and the recorded per-frame probabilities are then replayed through the tracker for each setting
-(window 5, threshold 0.45). Reported per clip, on the clip's own clock: label changes per minute (summed over
-tracks), rows per minute that the real SQLite log writes with its default log_interval (the clip's clock
-standing in for the wall clock), and for the kiosk clip, whose true expression changes at 10 s
-and 20 s, how long after each change the face's label first differs from the one before it. --looped plays
-the sample clip's recording in a loop on a simulated wall clock instead, as `ferlite run` does with
-source.loop = true, so its figures do not depend on how busy the machine is.
+(window 5, [tracking] threshold: 0.45 unless --threshold). Reported per clip, on the clip's own clock: label
+changes per minute (summed over tracks), rows per minute that the real SQLite log writes with its default
+log_interval (the clip's clock standing in for the wall clock), and for the kiosk clip, whose true
+expression changes at 10 s and 20 s, how long after each change the face's label first differs from the one
+before it. --looped plays the sample clip's recording in a loop on a simulated wall clock instead, as
+`ferlite run` does with source.loop = true, so its figures do not depend on how busy the machine is.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ def record(clip: Path) -> list[tuple[float, list]]:
         parts.classifier.labels
 
 
-def replay(frames, labels, hold: float, margin: float, loop_s: float = 0.0, fps: float = 0.0):
-    """The recorded frames through the tracker (window 5, threshold 0.45) and the real SQLite log with its
+def replay(frames, labels, hold: float, margin: float, loop_s: float = 0.0, fps: float = 0.0,
+           threshold: float = 0.45):
+    """The recorded frames through the tracker (window 5, ``threshold``) and the real SQLite log with its
     default log_interval. Once through on the clip's clock; or, with ``loop_s``, looped for that many seconds
     of a wall clock at ``fps`` frames a second, as ``ferlite run --set source.loop=true`` plays it (the tracker
     restarts with every loop, the log's clock runs on). Returns (tracks: track id -> [(t, label)], log rows)."""
@@ -53,7 +55,7 @@ def replay(frames, labels, hold: float, margin: float, loop_s: float = 0.0, fps:
     from ferlite.edge.results import FrameResult
     from ferlite.edge.tracking import Tracker
 
-    tracker = Tracker(labels, window=5, threshold=0.45, hold=hold, margin=margin)
+    tracker = Tracker(labels, window=5, threshold=threshold, hold=hold, margin=margin)
     tracks: dict[int, list[tuple[float, str]]] = {}
     clock = [0.0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,12 +93,12 @@ def measure(replayed, seconds: float, changes_at: list[float]) -> dict[str, floa
     return out
 
 
-def looped(frames, labels, minutes: float, fps: float) -> None:
+def looped(frames, labels, minutes: float, fps: float, threshold: float) -> None:
     """The service's looped run of the sample clip, without and with hysteresis (the README's table)."""
-    print(f"sample clip looped for {minutes:g} min at {fps:g} frames/s:")
+    print(f"sample clip looped for {minutes:g} min at {fps:g} frames/s, threshold {threshold:g}:")
     counts = {}
     for name, hold, margin in (("without hysteresis", 0.0, 0.0), ("default", 0.3, 0.05)):
-        tracks, rows = replay(frames, labels, hold, margin, loop_s=60 * minutes, fps=fps)
+        tracks, rows = replay(frames, labels, hold, margin, loop_s=60 * minutes, fps=fps, threshold=threshold)
         changes = label_changes(tracks)
         counts[name] = rows
         print(f"  {name}: {rows} rows ({rows / minutes:.0f}/min), {changes} label changes "
@@ -112,9 +114,10 @@ def main() -> None:
                     help="instead: the sample clip looped for this many minutes of wall clock (see --fps)")
     ap.add_argument("--fps", type=float, default=59.0,
                     help="with --looped: frames a second the service gets through (59: this machine, idle)")
+    ap.add_argument("--threshold", type=float, default=0.45, help="[tracking] threshold (default 0.45)")
     args = ap.parse_args()
     if args.looped:
-        looped(*record(CLIPS["sample"]), args.looped, args.fps)
+        looped(*record(CLIPS["sample"]), args.looped, args.fps, args.threshold)
         return
     for name, clip in CLIPS.items():
         frames, labels = record(clip)
@@ -126,10 +129,10 @@ def main() -> None:
                 rows = list(csv.DictReader(f))
             rows = [r for r in rows if r["label"]]  # frames with a face
             changes_at = [float(b["time"]) for a, b in zip(rows, rows[1:]) if a["label"] != b["label"]]
-        print(f"{name}: {len(frames)} frames, {seconds:.1f} s")
+        print(f"{name}: {len(frames)} frames, {seconds:.1f} s, threshold {args.threshold:g}")
         for hold in args.hold:
             for margin in args.margin:
-                figures = measure(replay(frames, labels, hold, margin), seconds, changes_at)
+                figures = measure(replay(frames, labels, hold, margin, threshold=args.threshold), seconds, changes_at)
                 print(f"  hold {hold:g} s, margin {margin:g}: "
                       + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()))
 

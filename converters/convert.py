@@ -205,6 +205,7 @@ def write_shipped_keras(keras, src: Source, out: Path, reference: dict, data_nam
 
 def run(args: argparse.Namespace) -> int:
     require("tensorflow", "train", "convert")
+    from ferlite.converters.calibrate import MIN_FACES, calibrate_file
     from ferlite.edge.classification.modelinfo import ModelInfo
     from ferlite.tables import format_table
     from ferlite.trainer.evaluate import metrics
@@ -231,6 +232,11 @@ def run(args: argparse.Namespace) -> int:
         replace(info, metrics={"data": val_data.name, "accuracy": round(result["accuracy"], 4),
                                "macro_f1": round(result["macro_f1"], 4),
                                "keras_accuracy": round(reference["accuracy"], 4)}).write(out)
+        calibrated = calibrate_file(out, val_data.x, val_data.labels) if output == "logits" else None
+        if calibrated:
+            note = "" if len(val_data.labels) >= MIN_FACES else f" (under {MIN_FACES} faces: not fitted)"
+            print(f"{out.name}: temperature {calibrated[0]:g}{note}; calibration error {calibrated[1]:.3f} -> "
+                  f"{calibrated[2]:.3f} on {val_data.name}")
         drop = 100 * (reference["accuracy"] - result["accuracy"])
         rows.append([f"tflite {precision}", f"{result['accuracy']:.4f}", f"{result['macro_f1']:.3f}",
                      out.stat().st_size, f"{drop:+.2f}"])

@@ -1,6 +1,7 @@
 """Label hysteresis on real clips, through the real pipeline with the default config: the sample clip's camera
-man no longer flickers between sad and uncertain, the astronaut stays happy, and the kiosk clip's real
-changes of expression (at 10 s and 20 s, kiosk.truth.csv) still show within a second."""
+man, at a threshold he hovers around, no longer flickers between sad and uncertain, the astronaut stays
+happy, and the kiosk clip's real changes of expression (at 10 s and 20 s, kiosk.truth.csv) still show within
+a second."""
 
 from __future__ import annotations
 
@@ -36,10 +37,15 @@ def changes(points: list[tuple[float, str]]) -> int:
     return sum(a[1] != b[1] for a, b in zip(points, points[1:]))
 
 
+#: The bundled classifier reads the sample clip's camera man as sad at 0.5-0.7 (calibrated): at the default
+#: threshold (0.45) nothing flickers; at this one he hovers around it.
+NEAR = "tracking.threshold=0.55"
+
+
 @pytest.fixture(scope="module")
 def sample():
     clip = EDGE_DATA / "sample.mp4"
-    return tracks(clip), tracks(clip, "tracking.hold=0", "tracking.margin=0")
+    return tracks(clip, NEAR), tracks(clip, NEAR, "tracking.hold=0", "tracking.margin=0")
 
 
 def test_the_sample_clip_no_longer_flickers(sample, record_property):

@@ -112,3 +112,39 @@ def test_bundled_sidecars_name_no_absolute_path():
         data = info.get("metrics", {}).get("data", "")
         assert "/" not in data and "\\" not in data, (path.name, data)
     assert json.loads(classifier_model().with_suffix(".json").read_text())["metrics"]["data"] == "fer2013:PublicTest"
+
+
+def test_temperature_scaling_finds_how_overconfident_a_model_is():
+    """Labels drawn from softmax(z), probabilities reported as softmax(2z): the fit finds T = 2, which brings
+    the calibration error down; with too few faces it leaves T at 1."""
+    from ferlite.converters.calibrate import MIN_FACES, fit_temperature, rescale
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 1.5, (4000, 7))
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    y = np.array([rng.choice(7, p=row) for row in p])
+    overconfident = rescale(p, 0.5)
+    t, before, after = fit_temperature(overconfident, y)
+    assert t == pytest.approx(2.0, abs=0.1) and after < before / 2
+    assert np.array_equal(rescale(overconfident, t).argmax(1), overconfident.argmax(1))
+    assert fit_temperature(overconfident[:MIN_FACES - 1], y[:MIN_FACES - 1])[0] == 1.0
+
+
+def test_the_sidecar_temperature_rescales_probabilities_not_labels(tmp_path, fixture_faces):
+    """The device divides the logits by the sidecar's temperature: the bundled default's 0.75 (fitted on
+    PublicTest) makes it more confident than at 1, with the same label for every face."""
+    bundled = classifier_model()
+    copy = tmp_path / bundled.name
+    copy.write_bytes(bundled.read_bytes())
+    info = json.loads(bundled.with_suffix(".json").read_text())
+    assert info["temperature"] == 0.75
+    copy.with_suffix(".json").write_text(json.dumps({**info, "temperature": 1.0}))
+    shipped, plain = ExpressionClassifier(bundled), ExpressionClassifier(copy)
+    faces = fixture_faces[:40]
+    a = np.stack([shipped.probabilities(f) for f in faces])
+    b = np.stack([plain.probabilities(f) for f in faces])
+    assert np.array_equal(a.argmax(1), b.argmax(1)) and (a.max(1) >= b.max(1) - 1e-6).all()
+    assert np.allclose(a.sum(1), 1) and a.max(1).mean() > b.max(1).mean() + 0.03
+    copy.with_suffix(".json").write_text(json.dumps({**info, "temperature": "warm"}))
+    with pytest.raises(ModelLoadError, match="temperature 'warm' is not a number"):
+        ExpressionClassifier(copy)

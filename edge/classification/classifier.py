@@ -82,7 +82,7 @@ class ExpressionClassifier:
         y = self._invoke(x)
         if self.flip:
             y = (y + self._invoke(x[:, :, ::-1, :].copy())) / 2
-        return softmax(y) if self.info.output == "logits" else y
+        return softmax(y / self.info.temperature) if self.info.output == "logits" else y
 
     def classify(self, face: np.ndarray) -> Prediction:
         return Prediction.of(self.probabilities(face), self.labels)

@@ -26,6 +26,10 @@ class ModelInfo:
     #: output rows per face: 2 when flip averaging is built into the model (the face and its mirror image),
     #: 10 with shifted copies of both too (``ferlite convert --mirror --shift``); the device averages the rows.
     views: int = 1
+    #: logits are divided by this before the softmax: fitted on the validation split by ``ferlite convert``
+    #: (converters/calibrate.py), so that probabilities, and the tracker's ``uncertain`` threshold, mean
+    #: what they say whichever model is loaded.
+    temperature: float = 1.0
     metrics: dict = field(default_factory=dict)
 
     @staticmethod
@@ -48,6 +52,8 @@ class ModelInfo:
             raise ModelLoadError(f"{path}: bad model sidecar: {exc}") from None
         if not info.labels:
             raise ModelLoadError(f"{path}: no labels")
+        if not isinstance(info.temperature, (int, float)) or not 0.05 <= info.temperature <= 20:
+            raise ModelLoadError(f"{path}: temperature {info.temperature!r} is not a number in 0.05..20")
         if info.output not in OUTPUTS:
             raise ModelLoadError(f"{path}: output {info.output!r} is not one of {', '.join(OUTPUTS)}")
         return cls(**{**asdict(info), "labels": tuple(info.labels)})
