@@ -41,12 +41,12 @@ if [ ! -f data/fer2013/manifest.csv ]; then
     "$py" -P -m ferlite import /tmp/fer2013/fer2013.csv "${votes[@]}" --out data/fer2013 2>&1 | tail -n 4
 fi
 names=()
+mkdir -p runs/device-logs
 left=$((deadline - $(date +%s)))
 echo "training for at most $left s"
 for spec in "$@"; do
     name=$(sed -n 's/.*--name \([^ ]*\).*/\1/p' <<< "$spec")
     names+=("$name")
-    mkdir -p "runs/device-logs"
     # shellcheck disable=SC2086  # the spec is a list of options
     timeout -s INT -k 60 "$left" "$py" -P -m ferlite train data/fer2013 $spec --project runs/train \
         > "runs/device-logs/$name.log" 2>&1 &

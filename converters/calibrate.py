@@ -54,21 +54,19 @@ def fit_temperature(probs: np.ndarray, y: np.ndarray) -> tuple[float, float, flo
     return t, before, calibration_error(rescale(probs, t), y)
 
 
-def calibrate_file(model: Path, x: np.ndarray, true: list[str]) -> tuple[float, float, float]:
-    """Fit the temperature of a .tflite file on faces ``x`` with labels ``true``, on top of the one its
-    sidecar holds, and store the product in the sidecar; returns (temperature, error before, after)."""
+def calibrate_file(model: Path, probs: np.ndarray, true: list[str]) -> tuple[float, float, float]:
+    """Fit the temperature of a .tflite file from its probabilities ``probs`` for faces labelled ``true``
+    (``trainer.evaluate.scored``), on top of the one its sidecar holds, and store the product in the sidecar;
+    returns (temperature, error before, after)."""
     from dataclasses import replace
 
     from ferlite.edge.classification.modelinfo import ModelInfo
     from ferlite.errors import UsageError
-    from ferlite.trainer.evaluate import predict
 
     info = ModelInfo.for_model(model)
     if info.output != "logits":
         raise UsageError(f"{model}: its output is {info.output}; only a model that ends at its logits can be rescaled")
-    keep = [i for i, t in enumerate(true) if t in info.labels]
-    y = np.array([info.labels.index(true[i]) for i in keep])
-    t, before, after = fit_temperature(predict(model, x[keep]), y)
+    t, before, after = fit_temperature(probs, np.array([info.labels.index(label) for label in true]))
     temperature = round(info.temperature * t, 3)
     replace(info, temperature=temperature, metrics={**info.metrics, "calibration_error": round(after, 4)}).write(model)
     return temperature, before, after
@@ -76,7 +74,7 @@ def calibrate_file(model: Path, x: np.ndarray, true: list[str]) -> tuple[float, 
 
 def main(argv: list[str] | None = None) -> int:
     from ferlite.errors import FerliteError
-    from ferlite.trainer.evaluate import load_dataset_split
+    from ferlite.trainer.evaluate import load_dataset_split, scored
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", type=Path, help="a .tflite file with its .json sidecar")
@@ -85,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         data = load_dataset_split(args.data, args.split or None, 48, args.model)
-        t, before, after = calibrate_file(args.model, data.x, data.labels)
+        _, probs, true = scored(args.model, data)
+        t, before, after = calibrate_file(args.model, probs, true)
     except FerliteError as exc:
         print(f"calibrate: error: {exc}", file=sys.stderr)
         return 2

@@ -181,14 +181,15 @@ def calibration(args: argparse.Namespace, df, split: str, src: Source):
     return Int8Config.for_full_integer(faces, samples)
 
 
-def export(graph, precision: str, out: Path, info, int8_config, val_data) -> dict:
-    """Convert the graph at one precision, write its sidecar and evaluate it on the parity-check faces."""
+def export(graph, precision: str, out: Path, info, int8_config, val_data) -> tuple:
+    """Convert the graph at one precision, write its sidecar and evaluate it on the parity-check faces:
+    (the figures, the probabilities, their true labels), as ``trainer.evaluate.scored``."""
     from ferlite.converters.tflite import EXPORTERS
-    from ferlite.trainer.evaluate import evaluate
+    from ferlite.trainer.evaluate import scored
 
     EXPORTERS[precision](graph, out, *([int8_config] if precision == "int8" else []))
     info.write(out)
-    return evaluate(out, val_data)  # reads the sidecar just written; it is rewritten with the figures by the caller
+    return scored(out, val_data)  # reads the sidecar just written; it is rewritten with the figures by the caller
 
 
 def write_shipped_keras(keras, src: Source, out: Path, reference: dict, data_name: str, views: int) -> Path:
@@ -228,13 +229,13 @@ def run(args: argparse.Namespace) -> int:
         out = args.out / f"{stem}_{precision}.tflite"
         info = ModelInfo(labels=src.labels, input_size=src.size, arch=src.arch, precision=precision, output=output,
                          views=views)
-        result = export(graph, precision, out, info, int8_config, val_data)
+        result, probs, true = export(graph, precision, out, info, int8_config, val_data)
         replace(info, metrics={"data": val_data.name, "accuracy": round(result["accuracy"], 4),
                                "macro_f1": round(result["macro_f1"], 4),
                                "keras_accuracy": round(reference["accuracy"], 4)}).write(out)
-        calibrated = calibrate_file(out, val_data.x, val_data.labels) if output == "logits" else None
+        calibrated = calibrate_file(out, probs, true) if output == "logits" else None
         if calibrated:
-            note = "" if len(val_data.labels) >= MIN_FACES else f" (under {MIN_FACES} faces: not fitted)"
+            note = "" if len(true) >= MIN_FACES else f" (under {MIN_FACES} faces: not fitted)"
             print(f"{out.name}: temperature {calibrated[0]:g}{note}; calibration error {calibrated[1]:.3f} -> "
                   f"{calibrated[2]:.3f} on {val_data.name}")
         drop = 100 * (reference["accuracy"] - result["accuracy"])

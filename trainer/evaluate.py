@@ -130,14 +130,20 @@ def metrics(true: list[str], probs: np.ndarray, labels: tuple[str, ...]) -> dict
 
 
 def evaluate(model_path: Path, data: EvalData, flip: bool = False) -> dict:
+    return scored(model_path, data, flip)[0]
+
+
+def scored(model_path: Path, data: EvalData, flip: bool = False) -> tuple[dict, np.ndarray, list[str]]:
+    """(the figures, the probabilities, their true labels) over the faces whose label the model knows."""
     labels = model_labels(model_path)
     keep = [i for i, t in enumerate(data.labels) if t in labels]
     if not keep:
         raise DatasetError(f"{data.name}: no rows with a label the model knows ({', '.join(labels)})")
     probs = predict(model_path, data.x[keep], flip)
-    result = metrics([data.labels[i] for i in keep], probs, labels)
+    true = [data.labels[i] for i in keep]
+    result = metrics(true, probs, labels)
     result.update(model=str(model_path), data=data.name, flip=flip, skipped_unknown_label=len(data.labels) - len(keep))
-    return result
+    return result, probs, true
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
