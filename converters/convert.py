@@ -3,7 +3,9 @@
 The labels, input size and pixel format travel in a sidecar JSON next to each .tflite file. A parity
 check is part of conversion: the Keras model and each TFLite file are evaluated on the same split, and
 conversion fails (exit code 1) if int8 loses more than --max-drop points of accuracy. A data set with no
-validation split is checked on the faces `ferlite train` held out of it (trainer/finetune.py). Writing into
+validation split is checked on the faces `ferlite train` held out of it (trainer/finetune.py). On the same
+faces it fits a temperature for the logits (converters/calibrate.py; 200 faces at least, else 1), stored in the
+sidecar, so that probabilities mean what they say. Writing into
 the installed package's model folder (the bundled models) needs --replace-bundled.
 """
 
