@@ -227,6 +227,36 @@ def test_train_distils_from_a_teacher(trained, tmp_path, capsys):
     assert "nope.keras: no such .keras file" in capsys.readouterr().err
 
 
+def test_a_runs_teacher_logits_are_saved_and_handed_on(trained, faces, tmp_path, capsys):
+    """A run saves its teachers' logits (teachers.npz): read back instead of recomputed, handed to another run as
+    one file, and refused for other faces."""
+    from ferlite.errors import UsageError
+    from ferlite.trainer.distill import teacher_targets
+    from ferlite.trainer.model import import_keras
+
+    keras = import_keras()
+    classes = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    teacher = [str(trained / "best.keras")]
+    p = teacher_targets(keras, teacher, faces, classes, 2.0, run_dir=tmp_path)
+    saved = tmp_path / "teachers.npz"
+    assert saved.is_file() and "teacher logits from" not in capsys.readouterr().out
+    np.testing.assert_allclose(teacher_targets(keras, teacher, faces, classes, 2.0, run_dir=tmp_path), p, atol=1e-6)
+    assert "teacher logits from" in capsys.readouterr().out
+    np.testing.assert_allclose(teacher_targets(keras, [str(saved)], faces, classes, 2.0), p, atol=1e-6)
+    both = teacher_targets(keras, [str(saved), teacher[0]], faces, classes, 2.0)  # two copies of one teacher
+    np.testing.assert_allclose(both, p, atol=1e-5)
+    with pytest.raises(UsageError, match="other training faces"):
+        teacher_targets(keras, [str(saved)], faces[1:], classes)
+
+    project = tmp_path / "runs"
+    assert main(["train", str(FACES), "--arch", "tiny", "--epochs", "1", "--batch", "32", "--teacher", str(trained),
+                 "--project", str(project)]) == 0
+    assert (project / "exp" / "teachers.npz").is_file()
+    assert main(["train", str(FACES), "--arch", "tiny", "--epochs", "1", "--batch", "32", "--teacher",
+                 str(project / "exp" / "teachers.npz"), "--project", str(project), "--name", "handed"]) == 0
+    assert "distilling 1 teacher(s)" in capsys.readouterr().out
+
+
 def test_finetune_takes_the_init_models_architecture(trained, tmp_path, capsys):
     project = tmp_path / "runs"
     assert main(["train", str(FACES), "--init", str(trained / "best.keras"), "--epochs", "1",

@@ -103,7 +103,7 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> tuple[TrainC
 
     keras = import_keras()
     state = start(keras, cfg, run_dir, resume)
-    cfg, data = prepare_data(keras, cfg, state)
+    cfg, data = prepare_data(keras, cfg, state, run_dir)
     model = build_or_resume_model(keras, cfg, run_dir, state, resume)
     fit(keras, model, cfg, data, run_dir, state)
     finish(keras, cfg, data, run_dir, state)
@@ -128,7 +128,7 @@ def start(keras, cfg: TrainConfig, run_dir: Path, resume: bool) -> dict:
     return state
 
 
-def prepare_data(keras, cfg: TrainConfig, state: dict) -> tuple[TrainConfig, TrainData]:
+def prepare_data(keras, cfg: TrainConfig, state: dict, run_dir: Path) -> tuple[TrainConfig, TrainData]:
     """Load the data set and build the pipelines. Returns the config with the splits and classes resolved
     (a validation split is held out of the training one when the data set has none)."""
     import numpy as np
@@ -149,23 +149,24 @@ def prepare_data(keras, cfg: TrainConfig, state: dict) -> tuple[TrainConfig, Tra
     train_s = load_split(df, cfg.train_split, list(cfg.classes), cfg.input_size)
     val_s = load_split(df, cfg.val_split, list(cfg.classes), cfg.input_size)
     onehot = np.eye(len(cfg.classes), dtype=np.float32)
-    t_train = training_targets(keras, cfg, state, train_s, onehot[train_s.y])
+    t_train = training_targets(keras, cfg, state, train_s, onehot[train_s.y], run_dir)
     seed = cfg.seed + state["epoch"]
     train_ds = make_dataset(train_s, t_train, cfg.batch, True, seed, cfg.erase, cfg.aug_strength)
     val_ds = make_dataset(val_s, onehot[val_s.y], cfg.batch, False, seed)
     return cfg, TrainData(train_s, val_s, train_ds, val_ds)
 
 
-def training_targets(keras, cfg: TrainConfig, state: dict, train_s, onehot):
+def training_targets(keras, cfg: TrainConfig, state: dict, train_s, onehot, run_dir: Path):
     """The training targets: the one-hot labels, blended with the FER+ vote distribution (--soft-labels) and
-    the teachers' probabilities (--teacher, --distill; not computed again for a finished run)."""
+    the teachers' probabilities (--teacher, --distill; not computed for a finished run, and read back from the
+    run's teachers.npz when resuming)."""
     targets = onehot
     if cfg.soft_labels > 0 and train_s.soft is not None:
         targets = (1 - cfg.soft_labels) * targets + cfg.soft_labels * train_s.soft
     if cfg.teachers and cfg.distill > 0 and not finished(cfg, state):
         from ferlite.trainer.distill import teacher_targets
 
-        teach = teacher_targets(keras, list(cfg.teachers), train_s.x, list(cfg.classes), cfg.temperature)
+        teach = teacher_targets(keras, list(cfg.teachers), train_s.x, list(cfg.classes), cfg.temperature, run_dir)
         agree = float((teach.argmax(1) == train_s.y).mean())
         print(f"distilling {len(cfg.teachers)} teacher(s): they agree with {agree:.1%} of the training labels")
         targets = (1 - cfg.distill) * targets + cfg.distill * teach
@@ -287,7 +288,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--soft-labels", type=float, default=d.soft_labels,
                    help="weight of the FER+ vote distribution in the target (0 = hard labels)")
     p.add_argument("--teacher", action="append", default=argparse.SUPPRESS, metavar="MODEL",
-                   help="distil from this trained model (.keras or run folder); repeat for an ensemble")
+                   help="distil from this trained model (.keras or run folder) or a run's saved teachers.npz; "
+                        "repeat for an ensemble")
     p.add_argument("--distill", type=float, default=0.8,
                    help="with --teacher: weight of the teachers' probabilities in the target")
     p.add_argument("--temperature", type=float, default=d.temperature,
