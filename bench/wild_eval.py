@@ -4,7 +4,8 @@
 
 Detection rate = photos with at least one face; accuracy and macro-F1 over photos with a face whose
 label is one the model knows (contempt is not). Several --margin values compare crop margins.
-Writes bench/results/wild.{md,csv}.
+Writes bench/results/wild.{md,csv}, and with --per-class each run's recall and precision per class and
+where each class's photos went (OUT_per_class.md).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def score(wild: Path, results_csv: Path) -> dict:
-    from sklearn.metrics import accuracy_score, f1_score
-
+def joined_scores(wild: Path, results_csv: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
+    """(the labelled photos, those with a face, those scored with their true and predicted label, the model's
+    labels)."""
     from ferlite.trainer.labels import normalize_label
 
     truth = pd.read_csv(wild / "labels.csv")
@@ -35,11 +36,33 @@ def score(wild: Path, results_csv: Path) -> dict:
     found = joined[joined["label"].notna()]
     probs = [c for c in res.columns if c.startswith("p_")]
     known = found[found["label_true"].isin([c[2:] for c in probs])]
-    pred = known[probs].to_numpy().argmax(1)
-    y_pred = [probs[i][2:] for i in pred]
+    known = known.assign(label_pred=[probs[i][2:] for i in known[probs].to_numpy().argmax(1)])
+    return truth, found, known, [c[2:] for c in probs]
+
+
+def score(wild: Path, results_csv: Path) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    truth, found, known, _ = joined_scores(wild, results_csv)
     return {"photos": len(truth), "with a face": len(found), "detection rate": len(found) / len(truth),
-            "scored": len(known), "accuracy": accuracy_score(known["label_true"], y_pred),
-            "macro-F1": f1_score(known["label_true"], y_pred, average="macro")}
+            "scored": len(known), "accuracy": accuracy_score(known["label_true"], known["label_pred"]),
+            "macro-F1": f1_score(known["label_true"], known["label_pred"], average="macro")}
+
+
+def per_class(wild: Path, results_csv: Path, title: str) -> str:
+    """A markdown table: per true class, photos, recall, precision, F1 and the predictions they got."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    _, _, known, labels = joined_scores(wild, results_csv)
+    present = [c for c in labels if (known["label_true"] == c).any()]
+    p, r, f, n = precision_recall_fscore_support(known["label_true"], known["label_pred"], labels=present,
+                                                 zero_division=0)
+    md = [f"{title}", "", "| true | photos | recall | precision | F1 | read as |", "|---|---|---|---|---|---|"]
+    for i, c in enumerate(present):
+        went = known.loc[known["label_true"] == c, "label_pred"].value_counts()
+        md.append(f"| {c} | {n[i]} | {r[i]:.3f} | {p[i]:.3f} | {f[i]:.3f} | "
+                  + ", ".join(f"{k} {v}" for k, v in went.items()) + " |")
+    return "\n".join(md) + "\n"
 
 
 def main() -> None:
@@ -49,8 +72,9 @@ def main() -> None:
     ap.add_argument("--model", default="")
     ap.add_argument("--margin", type=float, nargs="*", default=[])
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "wild")
+    ap.add_argument("--per-class", action="store_true", help="also write OUT_per_class.md")
     args = ap.parse_args()
-    rows = []
+    rows, tables = [], []
     for margin in args.margin or [None]:
         with tempfile.TemporaryDirectory() as tmp:
             csv_path = Path(tmp) / "results.csv"
@@ -63,6 +87,9 @@ def main() -> None:
             rows.append({"detector": args.detector, "margin": "default" if margin is None else margin,
                          **score(args.wild, csv_path)})
             print(rows[-1], flush=True)
+            if args.per_class:
+                tables.append(per_class(args.wild, csv_path, f"{args.model or 'default model'}, margin "
+                                                             f"{rows[-1]['margin']}"))
     table = pd.DataFrame(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out.with_suffix(".csv"), index=False)
@@ -70,6 +97,9 @@ def main() -> None:
     md += ["| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in r) + " |"
            for r in table.itertuples(index=False)]
     args.out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    if tables:
+        (args.out.parent / f"{args.out.name}_per_class.md").write_text("\n".join(tables))
+        print("\n".join(tables))
     print(table.to_string(index=False))
 
 
