@@ -320,6 +320,7 @@ def _one_line_error(err: str, command: str) -> str:
     ("--lr", "0", "--lr 0.0: must be > 0"),
     ("--label-smoothing", "1", "--label-smoothing 1.0: must be >= 0 and < 1"),
     ("--erase", "1.5", "--erase 1.5: must be between 0 and 1"),
+    ("--mixup", "-0.2", "--mixup -0.2: must be between 0 and 10 (0 = off)"),
     ("--temperature", "0", "--temperature 0.0: must be > 0"),
     ("--patience", "0", "--patience 0: must be >= 1"),
     ("--seed", "-1", "--seed -1: must be between 0 and 2**32 - 1"),
@@ -394,6 +395,31 @@ def test_erasing_in_the_pipeline_is_seeded_and_new_each_epoch(monkeypatch):
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
     assert not np.array_equal(first[0], first[1])  # new rectangles each epoch
     assert not np.array_equal(first[0], other[0])
+
+
+def test_mixup_blends_each_face_and_its_target_with_one_weight():
+    """Mixup, in tf.data and in the numpy batches of other backends: face k and its target are blended with the
+    batch's mirrored position by the same weight, a Beta draw per face."""
+    from ferlite.trainer import data
+    from ferlite.trainer.batches import mix
+
+    n = 16
+    x = np.arange(n, dtype=np.float32)[:, None, None, None] * np.ones((1, 48, 48, 1), np.float32)
+    y = np.arange(n) % 7
+    t = np.eye(7, dtype=np.float32)[y]
+    for images, targets in (mix(x, t, np.random.default_rng(0), 0.4),
+                            [a.numpy() for a in data.mix_batch(x, t, np.array([3, 1]), 0.4)]):
+        np.testing.assert_allclose(targets.sum(1), 1, atol=1e-5)
+        mirrored = y[::-1]
+        lam = targets[np.arange(n), y]
+        differ = y != mirrored
+        np.testing.assert_allclose(images[:, 0, 0, 0][differ],
+                                   (lam * x[:, 0, 0, 0] + (1 - lam) * x[::-1, 0, 0, 0])[differ], atol=1e-3)
+        assert (lam >= 0).all() and (lam <= 1).all() and np.ptp(lam[differ]) > 0.1
+    split = data.Split(np.repeat(x.astype(np.uint8), 2, 0), np.tile(y, 2), None)
+    batches = [b for b in data.make_dataset(split, np.tile(t, (2, 1)), 8, True, 1, 0.0, 0.0, mixup=0.4)]
+    assert sum(len(b[0]) for b in batches) == 2 * n
+    assert any((b[1].numpy().max(1) < 0.99).any() for b in batches)  # blended targets
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@
 TensorFlow, so :class:`NumpyBatches` gives the same pipeline as a ``keras.utils.PyDataset``: a seeded shuffle
 each epoch, the same Keras augmentation layers (``data.augmenter``, run by the backend, on the GPU when there
 is one; on JAX compiled into one function, since run op by op their dispatches would cost more than a
-training step), then random erasing drawn with numpy. The recipe is the same; the random draws are not the
+training step), then random erasing and mixup drawn with numpy. The recipe is the same; the random draws are not the
 ``tf.data`` ones, so runs are reproducible per backend, not across backends.
 
 Imported only when the backend is not TensorFlow; Keras is imported at module level.
@@ -33,6 +33,14 @@ def erase_random_boxes(images: np.ndarray, rng: np.random.Generator, p: float = 
     return images
 
 
+def mix(images: np.ndarray, targets: np.ndarray, rng: np.random.Generator, alpha: float):
+    """Mixup as ``data.mix_batch``: each image and target blended with the mirrored position's,
+    ``lam ~ Beta(alpha, alpha)`` per image, from a numpy generator."""
+    lam = rng.beta(alpha, alpha, len(images)).astype(np.float32)
+    return (lam[:, None, None, None] * images + (1 - lam)[:, None, None, None] * images[::-1],
+            lam[:, None] * targets + (1 - lam)[:, None] * targets[::-1])
+
+
 def compiled(augment, shape: tuple):
     """``augment(images, training=True)`` for batches of images of ``shape``; on JAX one jitted call per batch
     (the layers' ``stateless_call``, their seed states carried from batch to batch), else the layers as they are."""
@@ -56,10 +64,12 @@ class NumpyBatches(keras.utils.PyDataset):
     """(images, targets) batches of one split: float32 pixels 0..255, shuffled and augmented when training."""
 
     def __init__(self, x: np.ndarray, targets: np.ndarray, batch: int, train: bool, seed: int,
-                 erase: float = 0.5, augment=None):
-        """``augment``: the Keras augmentation layers (``data.augmenter``), applied when training."""
+                 erase: float = 0.5, augment=None, mixup: float = 0.0):
+        """``augment``: the Keras augmentation layers (``data.augmenter``), applied when training; ``mixup``:
+        Beta's alpha (0 = off)."""
         super().__init__()
         self.x, self.targets, self.batch, self.train, self.erase = x, targets, batch, train, erase
+        self.mixup = mixup
         self.rng = np.random.default_rng(seed)
         self.augment = compiled(augment, x.shape[1:]) if train and augment is not None else None
         self.order = self.rng.permutation(len(x)) if train else np.arange(len(x))
@@ -74,6 +84,8 @@ class NumpyBatches(keras.utils.PyDataset):
             images = np.clip(keras.ops.convert_to_numpy(self.augment(images)), 0, 255)
         if self.train and self.erase > 0:
             images = erase_random_boxes(images, self.rng, p=self.erase)  # a fresh array: erased in place
+        if self.train and self.mixup > 0:
+            return mix(images, self.targets[rows], self.rng, self.mixup)
         return images, self.targets[rows]
 
     def on_epoch_end(self) -> None:

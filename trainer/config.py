@@ -40,6 +40,7 @@ class TrainConfig:
     temperature: float = 1.0
     erase: float = 0.5
     aug_strength: float = 1.0
+    mixup: float = 0.0
     dropout: float = 0.3
     patience: int = 12
     seed: int = 0
@@ -93,6 +94,7 @@ def _rules(c: TrainConfig) -> list[tuple[str, bool, str]]:
         ("temperature", c.temperature > 0, "must be > 0"),
         ("erase", 0 <= c.erase <= 1, "must be between 0 and 1"),
         ("aug_strength", c.aug_strength >= 0, "must be >= 0 (0 = off)"),
+        ("mixup", 0 <= c.mixup <= 10, "must be between 0 and 10 (0 = off)"),
         ("dropout", 0 <= c.dropout < 1, "must be >= 0 and < 1"),
         ("patience", c.patience >= 1, "must be >= 1"),
         ("seed", 0 <= c.seed < 2**32, "must be between 0 and 2**32 - 1"),

@@ -104,17 +104,35 @@ def random_erasing(images, rng_seed, p: float = 0.5, max_frac: float = 0.3):
     return tf.where(mask[..., None], fill, images)
 
 
+def mix_batch(images, targets, rng_seed, alpha: float):
+    """Mixup (Zhang et al. 2018): each image and its target blended with the batch's image in the mirrored
+    position, the weight ``lam ~ Beta(alpha, alpha)`` drawn per image from ``rng_seed`` (stateless ops)."""
+    import tensorflow as tf
+
+    seed = tf.reshape(tf.cast(rng_seed, tf.int64), [-1])
+    seed = tf.concat([seed, tf.zeros([2], tf.int64)], 0)[:2]
+    s_a, s_b = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    n = tf.shape(images)[:1]
+    a = tf.random.stateless_gamma(n, s_a, alpha)
+    lam = a / (a + tf.random.stateless_gamma(n, s_b, alpha))
+    targets = tf.cast(targets, tf.float32)
+    mixed_x = lam[:, None, None, None] * images + (1 - lam)[:, None, None, None] * tf.reverse(images, [0])
+    return mixed_x, lam[:, None] * targets + (1 - lam)[:, None] * tf.reverse(targets, [0])
+
+
 def make_dataset(split: Split, targets: np.ndarray, batch: int, train: bool, seed: int,
-                 erase: float = 0.5, aug_strength: float = 1.0):
+                 erase: float = 0.5, aug_strength: float = 1.0, mixup: float = 0.0):
     """The batches of one split: a ``tf.data`` pipeline on TensorFlow; on another Keras backend (JAX on a GPU
-    machine) the same recipe as a ``keras.utils.PyDataset`` (trainer/batches.py)."""
+    machine) the same recipe as a ``keras.utils.PyDataset`` (trainer/batches.py). Training batches are
+    shuffled, augmented, erased and, with ``mixup`` (Beta's alpha; 0 = off), mixed, in that order."""
     from ferlite.trainer.model import import_keras
 
     if import_keras().backend.backend() != "tensorflow":
         from ferlite.trainer.batches import NumpyBatches
 
         augment = augmenter(seed, aug_strength) if train and aug_strength > 0 else None
-        return NumpyBatches(split.x, targets, batch, train, seed, erase if aug_strength > 0 else 0.0, augment)
+        return NumpyBatches(split.x, targets, batch, train, seed, erase if aug_strength > 0 else 0.0, augment,
+                            mixup if train else 0.0)
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((split.x, targets))
@@ -132,4 +150,9 @@ def make_dataset(split: Split, targets: np.ndarray, batch: int, train: bool, see
             ds = tf.data.Dataset.zip(ds, draws).map(
                 lambda xt, r: (random_erasing(xt[0], tf.stack([tf.constant(seed, tf.int64), r]), p=erase), xt[1]),
                 num_parallel_calls=tf.data.AUTOTUNE)
+    if train and mixup > 0:
+        draws = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip(ds, draws).map(
+            lambda xt, r: mix_batch(xt[0], xt[1], tf.stack([tf.constant(seed, tf.int64), r]), mixup),
+            num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -151,7 +151,7 @@ def prepare_data(keras, cfg: TrainConfig, state: dict, run_dir: Path) -> tuple[T
     onehot = np.eye(len(cfg.classes), dtype=np.float32)
     t_train = training_targets(keras, cfg, state, train_s, onehot[train_s.y], run_dir)
     seed = cfg.seed + state["epoch"]
-    train_ds = make_dataset(train_s, t_train, cfg.batch, True, seed, cfg.erase, cfg.aug_strength)
+    train_ds = make_dataset(train_s, t_train, cfg.batch, True, seed, cfg.erase, cfg.aug_strength, cfg.mixup)
     val_ds = make_dataset(val_s, onehot[val_s.y], cfg.batch, False, seed)
     return cfg, TrainData(train_s, val_s, train_ds, val_ds)
 
@@ -296,6 +296,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --teacher: softening temperature of the teachers' logits")
     p.add_argument("--erase", type=float, default=d.erase, help="random-erasing probability")
     p.add_argument("--aug-strength", type=float, default=d.aug_strength, help="augmentation strength (0 = off)")
+    p.add_argument("--mixup", type=float, default=d.mixup, metavar="ALPHA",
+                   help="mixup: blend each training face and its target with another's, the weight drawn from "
+                        "Beta(ALPHA, ALPHA) (0 = off; 0.2-0.4 is usual)")
     p.add_argument("--patience", type=int, default=d.patience, help="early-stopping patience in epochs")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0 = all cores)")
@@ -337,7 +340,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         label_smoothing=args.label_smoothing, soft_labels=args.soft_labels,
         teachers=tuple(str(teacher_path(t)) for t in teachers), distill=args.distill if teachers else 0.0,
         temperature=args.temperature, erase=args.erase,
-        aug_strength=args.aug_strength, patience=args.patience, seed=args.seed, threads=args.threads,
+        aug_strength=args.aug_strength, mixup=args.mixup, patience=args.patience, seed=args.seed, threads=args.threads,
         init=args.init, recalibrate=args.recalibrate, deterministic=args.deterministic,
         train_split=args.train_split, val_split=args.val_split,
     )
