@@ -19,7 +19,10 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl \
 #       keras==3.15.1 namex==0.1.0 optree==0.20.0
-# and the call carries ".device" and ".whl" (teacher models named by the runs go in .device too).
+# and the call carries ".device" and ".whl" (teacher models named by the runs go in .device too). An ensemble
+# of teachers travels as one file: the teachers.npz that a run distilling from them leaves in its folder
+# (cp runs/train/RUN/teachers.npz .device/; then --teacher .device/teachers.npz). It holds the teachers'
+# logits for FER2013's Training faces, and is refused if the data set there gives other faces.
 # Set FERLITE_PYTHON to use another interpreter (a local test).
 set -euo pipefail
 minutes=${1:?usage: bench/device_train.sh MINUTES "TRAIN ARGS" ...}
