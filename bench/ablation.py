@@ -25,6 +25,7 @@ VARIANTS = {
     "no label smoothing": ["--label-smoothing", "0"],
     "narrow (cnn48-s)": ["--arch", "cnn48-s"],
     "FC head (cnn48-fc)": ["--arch", "cnn48-fc"],
+    "mixup 0.2": ["--mixup", "0.2"],
 }
 
 
