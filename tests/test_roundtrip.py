@@ -247,6 +247,7 @@ def test_a_runs_teacher_logits_are_saved_and_handed_on(trained, faces, tmp_path,
     np.testing.assert_allclose(both, p, atol=1e-5)
     with pytest.raises(UsageError, match="other training faces"):
         teacher_targets(keras, [str(saved)], faces[1:], classes)
+    assert len(teacher_targets(keras, teacher, faces[1:], classes, run_dir=tmp_path)) == len(faces) - 1  # redone
 
     project = tmp_path / "runs"
     assert main(["train", str(FACES), "--arch", "tiny", "--epochs", "1", "--batch", "32", "--teacher", str(trained),
