@@ -52,8 +52,9 @@ def measure_fer(det, faces: list[np.ndarray]) -> list[dict]:
     return rows
 
 
-def measure_wild(det, wild: Path, n: int, seed: int, margin: float) -> list[dict]:
-    """The wild photos as the device crops them: the frame is the box's longer side plus ``margin``."""
+def measure_wild(det, wild: Path, n: int, seed: int, margin: float) -> tuple[list[dict], int]:
+    """The wild photos as the device crops them (the frame is the box's longer side plus ``margin``):
+    (a row per photo with a face, photos tried)."""
     import cv2
 
     paths = sorted((wild / "images").glob("*.jpg"))
@@ -66,7 +67,7 @@ def measure_wild(det, wild: Path, n: int, seed: int, margin: float) -> list[dict
             x, y, w, h = found[0].box
             frame = max(w, h) * (1 + 2 * margin)
             rows.append(geometry(found[0], frame, x + w / 2 - frame / 2, y + h / 2 - frame / 2))
-    return rows
+    return rows, len(pick)
 
 
 def summarise(name: str, rows: list[dict], tried: int) -> list[dict]:
@@ -95,9 +96,8 @@ def main() -> None:
     rows = summarise(f"FER2013 {args.usage}", measure_fer(det, faces), len(faces))
     if args.wild:
         margin = ClassifierConfig.margin
-        wild = measure_wild(det, args.wild, args.n, args.seed, margin)
-        rows += summarise(f"wild, device crop (margin {margin:g})", wild, min(args.n, len(list(
-            (args.wild / "images").glob("*.jpg")))))
+        rows += summarise(f"wild, device crop (margin {margin:g})", *measure_wild(det, args.wild, args.n,
+                                                                                  args.seed, margin))
     import pandas as pd
 
     table = pd.DataFrame(rows)

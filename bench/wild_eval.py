@@ -40,20 +40,22 @@ def joined_scores(wild: Path, results_csv: Path) -> tuple[pd.DataFrame, pd.DataF
     return truth, found, known, [c[2:] for c in probs]
 
 
-def score(wild: Path, results_csv: Path) -> dict:
+def score(joined) -> dict:
+    """The summary row of one run, from ``joined_scores``."""
     from sklearn.metrics import accuracy_score, f1_score
 
-    truth, found, known, _ = joined_scores(wild, results_csv)
+    truth, found, known, _ = joined
     return {"photos": len(truth), "with a face": len(found), "detection rate": len(found) / len(truth),
             "scored": len(known), "accuracy": accuracy_score(known["label_true"], known["label_pred"]),
             "macro-F1": f1_score(known["label_true"], known["label_pred"], average="macro")}
 
 
-def per_class(wild: Path, results_csv: Path, title: str) -> str:
-    """A markdown table: per true class, photos, recall, precision, F1 and the predictions they got."""
+def per_class(joined, title: str) -> str:
+    """A markdown table from ``joined_scores``: per true class, photos, recall, precision, F1 and the
+    predictions they got."""
     from sklearn.metrics import precision_recall_fscore_support
 
-    _, _, known, labels = joined_scores(wild, results_csv)
+    _, _, known, labels = joined
     present = [c for c in labels if (known["label_true"] == c).any()]
     p, r, f, n = precision_recall_fscore_support(known["label_true"], known["label_pred"], labels=present,
                                                  zero_division=0)
@@ -84,12 +86,12 @@ def main() -> None:
             cmd += ["--margin", str(margin)] if margin is not None else []
             print("$ ferlite " + " ".join(cmd[3:]), flush=True)
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            joined = joined_scores(args.wild, csv_path)
             rows.append({"detector": args.detector, "margin": "default" if margin is None else margin,
-                         **score(args.wild, csv_path)})
+                         **score(joined)})
             print(rows[-1], flush=True)
             if args.per_class:
-                tables.append(per_class(args.wild, csv_path, f"{args.model or 'default model'}, margin "
-                                                             f"{rows[-1]['margin']}"))
+                tables.append(per_class(joined, f"{args.model or 'default model'}, margin {rows[-1]['margin']}"))
     table = pd.DataFrame(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out.with_suffix(".csv"), index=False)

@@ -38,19 +38,27 @@ def fingerprint(x: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:16]
 
 
-def saved_logits(path: Path, x: np.ndarray, classes: list[str]) -> tuple[np.ndarray, int]:
-    """(mean logits, number of teachers) from a teachers.npz, checked against these faces and classes."""
+def read_saved(path: Path) -> dict:
+    """A teachers.npz's contents: logits, count, faces (fingerprint), classes, specs."""
     try:
         with np.load(path) as f:
-            logits, count, faces, saved = f["logits"], int(f["count"]), str(f["faces"]), list(f["classes"])
+            return {"logits": f["logits"], "count": int(f["count"]), "faces": str(f["faces"]),
+                    "classes": list(f["classes"]), "specs": list(f["specs"])}
     except (OSError, KeyError, ValueError) as exc:
         raise UsageError(f"teacher {path}: not a saved ensemble ({exc})") from None
-    if saved != list(classes):
-        raise UsageError(f"teacher {path}: saved for classes {', '.join(saved)}, the data set has {', '.join(classes)}")
-    if faces != fingerprint(x):
+
+
+def saved_logits(path: Path, x: np.ndarray, classes: list[str], saved: dict | None = None) -> tuple[np.ndarray, int]:
+    """(mean logits, number of teachers) from a teachers.npz (or its contents, ``saved``), checked against
+    these faces and classes."""
+    saved = saved or read_saved(path)
+    if saved["classes"] != list(classes):
+        raise UsageError(f"teacher {path}: saved for classes {', '.join(saved['classes'])}, the data set has "
+                         f"{', '.join(classes)}")
+    if saved["faces"] != fingerprint(x):
         raise UsageError(f"teacher {path}: saved for other training faces than these {len(x)} (another data set "
                          "or split)")
-    return logits, count
+    return saved["logits"], saved["count"]
 
 
 def model_logits(keras, path: Path, x: np.ndarray, classes: list[str], bar, batch: int = 512) -> np.ndarray:
@@ -72,11 +80,11 @@ def ensemble_logits(keras, specs: list[str], x: np.ndarray, classes: list[str]) 
     from tqdm import tqdm
 
     xf = x.astype(np.float32)
-    models = [teacher_path(s) for s in specs if teacher_path(s).suffix != ".npz"]
+    paths = [teacher_path(s) for s in specs]
+    models = [p for p in paths if p.suffix != ".npz"]
     bar = tqdm(total=2 * len(models) * len(x), desc="teacher predictions", unit="face", leave=False)
     total, count = np.zeros((len(x), len(classes)), np.float64), 0
-    for spec in specs:
-        path = teacher_path(spec)
+    for path in paths:
         logits, n = saved_logits(path, x, classes) if path.suffix == ".npz" else \
             (model_logits(keras, path, xf, classes, bar), 1)
         total += n * logits
@@ -99,12 +107,15 @@ def teacher_targets(keras, specs: list[str], x: np.ndarray, classes: list[str], 
     and written there otherwise."""
     saved = run_dir / SAVED if run_dir is not None else None
     if saved is not None and saved.exists():
-        with np.load(saved) as f:  # other teachers, faces or classes (an edited data set): computed again
-            same = (list(f["specs"]) == list(specs) and str(f["faces"]) == fingerprint(x)
-                    and list(f["classes"]) == list(classes))
-        if same:
-            print(f"teacher logits from {saved}")
-            return soften(saved_logits(saved, x, classes)[0], temperature)
+        kept = read_saved(saved)
+        if kept["specs"] == list(specs):
+            try:
+                logits = saved_logits(saved, x, classes, kept)[0]
+            except UsageError:  # other faces or classes (an edited data set): computed again
+                pass
+            else:
+                print(f"teacher logits from {saved}")
+                return soften(logits, temperature)
     logits, count = ensemble_logits(keras, specs, x, classes)
     if saved is not None:
         np.savez_compressed(saved, logits=logits.astype(np.float32), count=count, faces=fingerprint(x),
