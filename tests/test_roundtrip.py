@@ -324,6 +324,7 @@ def _one_line_error(err: str, command: str) -> str:
     ("--mixup", "-0.2", "--mixup -0.2: must be between 0 and 10 (0 = off)"),
     ("--temperature", "0", "--temperature 0.0: must be > 0"),
     ("--patience", "0", "--patience 0: must be >= 1"),
+    ("--swa", "41", "--swa 41: must be between 0 and --epochs (40)"),
     ("--seed", "-1", "--seed -1: must be between 0 and 2**32 - 1"),
 ])
 def test_bad_training_option_is_a_one_line_error(tmp_path, capsys, option, value, message):

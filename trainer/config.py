@@ -41,6 +41,8 @@ class TrainConfig:
     erase: float = 0.5
     aug_strength: float = 1.0
     mixup: float = 0.0
+    swa: int = 0
+    swa_lr: float = 0.0
     dropout: float = 0.3
     patience: int = 12
     seed: int = 0
@@ -95,6 +97,8 @@ def _rules(c: TrainConfig) -> list[tuple[str, bool, str]]:
         ("erase", 0 <= c.erase <= 1, "must be between 0 and 1"),
         ("aug_strength", c.aug_strength >= 0, "must be >= 0 (0 = off)"),
         ("mixup", 0 <= c.mixup <= 10, "must be between 0 and 10 (0 = off)"),
+        ("swa", 0 <= c.swa <= c.epochs, f"must be between 0 and --epochs ({c.epochs})"),
+        ("swa_lr", c.swa_lr >= 0, "must be >= 0 (0 = the cosine schedule's own)"),
         ("dropout", 0 <= c.dropout < 1, "must be >= 0 and < 1"),
         ("patience", c.patience >= 1, "must be >= 1"),
         ("seed", 0 <= c.seed < 2**32, "must be between 0 and 2**32 - 1"),

@@ -4,7 +4,8 @@ Each run gets a folder runs/train/exp, exp2, ... holding best.keras and last.ker
 config.json, metrics.csv (one row per epoch) and state.json. Checkpoints are written every epoch;
 --resume RUN_DIR continues an interrupted run where it stopped. At the end, the batch-norm statistics
 of the best and last models are re-estimated on the clean training faces (trainer/recalibrate.py) and
-the better of the two becomes best.keras if it is at least as good as before. Fine-tune the bundled model on a
+the better of the two becomes best.keras if it is at least as good as before; with --swa N, so does the
+average of the last N epochs' weights when it scores higher (trainer/swa.py). Fine-tune the bundled model on a
 small data set of your own with --init bundled (--init fast for the small model): lower learning rate,
 fewer epochs (see --help defaults), the init model's classes kept and a hold-out that suits one person
 (trainer/finetune.py). With KERAS_BACKEND=jax (a GPU machine without TensorFlow) it trains on Keras's JAX
@@ -29,17 +30,24 @@ from ferlite.trainer.config import TrainConfig
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
-    """Linear warm-up then cosine decay, by epoch (so a resumed run continues the same schedule)."""
+    """Linear warm-up then cosine decay, by epoch (so a resumed run continues the same schedule). With --swa N
+    and --swa-lr, the decay ends at --swa-lr N epochs before the end and holds it while weights are averaged."""
     if epoch < cfg.warmup:
         return cfg.lr * (epoch + 1) / cfg.warmup
-    t = (epoch - cfg.warmup) / max(1, cfg.epochs - cfg.warmup)
-    return 0.5 * cfg.lr * (1 + math.cos(math.pi * min(1.0, t)))
+    floor, end = (cfg.swa_lr, cfg.epochs - cfg.swa) if cfg.swa and cfg.swa_lr else (0.0, cfg.epochs)
+    if epoch >= end:
+        return floor
+    t = (epoch - cfg.warmup) / max(1, end - cfg.warmup)
+    return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * min(1.0, t)))
 
 
 def _callbacks(keras, run_dir: Path, cfg: TrainConfig, state: dict, steps: int):
     from tqdm import tqdm
 
     from ferlite.trainer.model import save_weights_only
+    from ferlite.trainer.swa import WeightAverage, averaging
+
+    average = WeightAverage(keras, run_dir, state)
 
     class Checkpoint(keras.callbacks.Callback):
         """Save last/best every epoch, append metrics.csv, write state.json, stop early."""
@@ -72,6 +80,8 @@ def _callbacks(keras, run_dir: Path, cfg: TrainConfig, state: dict, steps: int):
                 state.update(best=val, best_epoch=epoch + 1)
                 save_weights_only(keras, self.model, run_dir / "best.keras")
             state["epoch"] = epoch + 1
+            if averaging(cfg, epoch):
+                average.add(self.model)
             tmp = run_dir / "state.json.tmp"
             tmp.write_text(json.dumps(state, indent=1))
             tmp.replace(run_dir / "state.json")
@@ -79,7 +89,7 @@ def _callbacks(keras, run_dir: Path, cfg: TrainConfig, state: dict, steps: int):
                   f"  acc {logs.get('accuracy', 0):.4f}"
                   f"  val_acc {val:.4f}  best {state['best']:.4f} (epoch {state['best_epoch']})  {row['seconds']:.0f}s",
                   flush=True)
-            if epoch + 1 - state["best_epoch"] >= cfg.patience:
+            if not cfg.swa and epoch + 1 - state["best_epoch"] >= cfg.patience:
                 print(f"early stop: no improvement for {cfg.patience} epochs")
                 self.model.stop_training = True
 
@@ -203,6 +213,7 @@ def fit(keras, model, cfg: TrainConfig, data: TrainData, run_dir: Path, state: d
         return
     steps = math.ceil(len(data.train.y) / cfg.batch)
     state.pop("recalibrated", None)
+    state.pop("swa", None)
     model.fit(data.train_ds, validation_data=data.val_ds, epochs=cfg.epochs, initial_epoch=state["epoch"],
               shuffle=False, callbacks=_callbacks(keras, run_dir, cfg, state, steps), verbose=0)  # tf.data shuffles
 
@@ -218,12 +229,16 @@ def finish(keras, cfg: TrainConfig, data: TrainData, run_dir: Path, state: dict)
         if state["recalibrated"]["kept"]:
             state.update(best=state["recalibrated"]["after"], best_epoch=state["recalibrated"]["epoch"])
         (run_dir / "state.json").write_text(json.dumps(state, indent=1))
+    if cfg.swa and "swa" not in state:
+        from ferlite.trainer.swa import finish_swa
+
+        finish_swa(keras, run_dir, state, data.train.x, data.val.x, data.val.y, cfg.seed)
     _final_report(keras, run_dir, cfg, data.val)
 
 
 def finished(cfg: TrainConfig, state: dict) -> bool:
-    """All epochs done, or stopped early (no improvement for ``patience`` epochs)."""
-    stalled = state["epoch"] > 0 and state["epoch"] - state["best_epoch"] >= cfg.patience
+    """All epochs done, or stopped early (no improvement for ``patience`` epochs; never with --swa)."""
+    stalled = not cfg.swa and state["epoch"] > 0 and state["epoch"] - state["best_epoch"] >= cfg.patience
     return state["epoch"] >= cfg.epochs or stalled
 
 
@@ -300,6 +315,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="mixup: blend each training face and its target with another's, the weight drawn from "
                         "Beta(ALPHA, ALPHA) (0 = off; 0.2-0.4 is usual)")
     p.add_argument("--patience", type=int, default=d.patience, help="early-stopping patience in epochs")
+    p.add_argument("--swa", type=int, default=d.swa, metavar="N",
+                   help="average the weights of the last N epochs (stochastic weight averaging); the average, "
+                        "batch norm recalibrated, replaces best.keras when it scores higher (0 = off)")
+    p.add_argument("--swa-lr", type=float, default=d.swa_lr, metavar="LR",
+                   help="with --swa: the constant learning rate of the averaged epochs (0 = the cosine's own)")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0 = all cores)")
     p.add_argument("--init", default="", metavar="bundled|fast|PATH",
@@ -340,7 +360,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         label_smoothing=args.label_smoothing, soft_labels=args.soft_labels,
         teachers=tuple(str(teacher_path(t)) for t in teachers), distill=args.distill if teachers else 0.0,
         temperature=args.temperature, erase=args.erase,
-        aug_strength=args.aug_strength, mixup=args.mixup, patience=args.patience, seed=args.seed, threads=args.threads,
+        aug_strength=args.aug_strength, mixup=args.mixup, swa=args.swa, swa_lr=args.swa_lr,
+        patience=args.patience, seed=args.seed, threads=args.threads,
         init=args.init, recalibrate=args.recalibrate, deterministic=args.deterministic,
         train_split=args.train_split, val_split=args.val_split,
     )
@@ -368,6 +389,9 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         raise
     notes = "".join(f"; {state[k]}" for k in ("hold_out", "kept_classes") if state.get(k))
+    swa = state.get("swa") or {}
+    where = "from the weight average of epochs {}-{}".format(*swa["epochs"]) if swa.get("kept") else \
+        f"at epoch {state['best_epoch']}"
     print(f"done in {(time.time() - t0) / 60:.1f} min: best {cfg.val_split} accuracy {state['best']:.4f} "
-          f"at epoch {state['best_epoch']}; models in {run_dir}{notes}")
+          f"{where}; models in {run_dir}{notes}")
     return 0
