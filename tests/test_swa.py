@@ -71,3 +71,19 @@ def test_a_run_with_swa_averages_its_last_epochs_and_reports_them(tmp_path, caps
         assert state["best"] == state["swa"]["accuracy"] and "from the weight average of epochs 3-4" in out
     else:
         assert state["best"] >= state["swa"]["accuracy"]
+
+
+def test_a_finished_run_averages_on_when_its_epochs_are_raised(tmp_path, capsys):
+    project = tmp_path / "runs"
+    assert main(["train", str(FACES), "--arch", "tiny", "--epochs", "2", "--batch", "32", "--swa", "2",
+                 "--swa-lr", "5e-4", "--project", str(project)]) == 0
+    run = project / "exp"
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "epochs": 4, "swa": 4}))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 0
+    out = capsys.readouterr().out
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 4 and state["swa_count"] == 4 and state["swa"]["epochs"] == [1, 4]
+    assert "weight average of epochs 1-4 (4)" in out
+    assert len((run / "metrics.csv").read_text().splitlines()) == 1 + 4
