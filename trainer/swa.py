@@ -37,15 +37,14 @@ class WeightAverage:
         from ferlite.trainer.model import save_weights_only
 
         count = int(self.state.get("swa_count", 0))
-        weights = [np.asarray(w, dtype=np.float64) for w in model.get_weights()]
-        if self.mean is None and count > 0 and self.path.exists():  # resumed in the averaging phase
-            self.mean = [np.asarray(w, dtype=np.float64) for w in self.keras.models.load_model(self.path).get_weights()]
-        if self.mean is None or count == 0:
-            self.mean, count = weights, 0
-        else:
-            self.mean = [m + (w - m) / (count + 1) for m, w in zip(self.mean, weights)]
-        count += 1
         current = model.get_weights()
+        if self.mean is None and count > 0 and self.path.exists():  # resumed in the averaging phase
+            self.mean = [w.astype(np.float64) for w in self.keras.models.load_model(self.path).get_weights()]
+        if self.mean is None or count == 0:
+            self.mean, count = [w.astype(np.float64) for w in current], 0
+        else:
+            self.mean = [m + (w - m) / (count + 1) for m, w in zip(self.mean, current)]
+        count += 1
         model.set_weights([m.astype(w.dtype) for m, w in zip(self.mean, current)])
         save_weights_only(self.keras, model, self.path)
         model.set_weights(current)
