@@ -23,6 +23,10 @@
 # of teachers travels as one file: the teachers.npz that a run distilling from them leaves in its folder
 # (cp runs/train/RUN/teachers.npz .device/; then --teacher .device/teachers.npz). It holds the teachers'
 # logits for FER2013's Training faces, and is refused if the data set there gives other faces.
+# With CLOSE_AVERAGING=1, a run the deadline stops in its weight-averaging phase (--swa) is closed at the epoch
+# it reached: its config.json's epochs and swa drop by the epochs it did not train (the schedule of those it
+# did is unchanged) and ferlite train --resume recalibrates and scores the average there. For runs meant to
+# average until the deadline: --epochs N --swa N with N more than the time allows.
 # Set FERLITE_PYTHON to use another interpreter (a local test).
 set -euo pipefail
 minutes=${1:?usage: bench/device_train.sh MINUTES "TRAIN ARGS" ...}
@@ -55,6 +59,25 @@ for spec in "$@"; do
         > "runs/device-logs/$name.log" 2>&1 &
 done
 wait || true
+if [ "${CLOSE_AVERAGING:-}" = 1 ]; then
+    for name in "${names[@]}"; do
+        run=runs/train/$name
+        "$py" - "$run" <<'PY' && "$py" -P -m ferlite train --resume "$run" >> "runs/device-logs/$name.log" 2>&1 &
+import json, sys
+from pathlib import Path
+run = Path(sys.argv[1])
+state = json.loads((run / "state.json").read_text())
+cfg = json.loads((run / "config.json").read_text())
+short = cfg["epochs"] - state["epoch"]
+if not state.get("swa_count") or short <= 0:
+    sys.exit(1)
+cfg.update(epochs=state["epoch"], swa=cfg["swa"] - short)
+(run / "config.json").write_text(json.dumps(cfg, indent=1))
+print(f"{run}: closed at epoch {state['epoch']} ({cfg['swa']} averaged)")
+PY
+    done
+    wait || true
+fi
 for name in "${names[@]}"; do
     mkdir -p "runs/train/$name"
     cp "runs/device-logs/$name.log" "runs/train/$name/train.log"
