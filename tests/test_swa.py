@@ -87,3 +87,29 @@ def test_a_finished_run_averages_on_when_its_epochs_are_raised(tmp_path, capsys)
     assert state["epoch"] == 4 and state["swa_count"] == 4 and state["swa"]["epochs"] == [1, 4]
     assert "weight average of epochs 1-4 (4)" in out
     assert len((run / "metrics.csv").read_text().splitlines()) == 1 + 4
+
+
+def test_a_save_cut_short_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):
+    """A run killed while saving (a deadline's SIGKILL) must not leave half a .keras file where the last good
+    one was: swa.keras, last.keras and best.keras are written beside and renamed over."""
+    from ferlite.trainer.model import build_model, import_keras, save_atomic
+
+    keras = import_keras()
+    model = build_model(7, 48, "tiny")
+    path = tmp_path / "swa.keras"
+    save_atomic(model, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["swa.keras"]
+    whole = path.read_bytes()
+
+    class Killed(Exception):
+        pass
+
+    def cut_short(p, *args, **kwargs):
+        Path(p).write_bytes(whole[:1000])  # what a kill during the zip write leaves
+        raise Killed
+
+    monkeypatch.setattr(model, "save", cut_short)
+    with pytest.raises(Killed):
+        save_atomic(model, path)
+    assert path.read_bytes() == whole
+    keras.models.load_model(path)

@@ -7,6 +7,7 @@ Preprocessing lives inside the model (a Rescaling layer), so the device feeds ra
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 
 def import_keras():
@@ -94,4 +95,13 @@ def save_weights_only(keras, model, path) -> None:
     resume from): for best.keras, which is evaluated, converted and fine-tuned from but never resumed."""
     copy = keras.Model.from_config(model.get_config())  # never compiled (clone_model keeps the optimizer)
     copy.set_weights(model.get_weights())
-    copy.save(path)
+    save_atomic(copy, path)
+
+
+def save_atomic(model, path) -> None:
+    """``model.save(path)`` through a temporary file renamed over ``path``: a run killed while saving (a
+    deadline's SIGKILL) leaves the previous file whole, never half a zip."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)

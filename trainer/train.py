@@ -44,7 +44,7 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
 def _callbacks(keras, run_dir: Path, cfg: TrainConfig, state: dict, steps: int):
     from tqdm import tqdm
 
-    from ferlite.trainer.model import save_weights_only
+    from ferlite.trainer.model import save_atomic, save_weights_only
     from ferlite.trainer.swa import WeightAverage, averaging
 
     average = WeightAverage(keras, run_dir, state)
@@ -74,7 +74,7 @@ def _callbacks(keras, run_dir: Path, cfg: TrainConfig, state: dict, steps: int):
                 if new:
                     w.writeheader()
                 w.writerow(row)
-            self.model.save(run_dir / "last.keras")  # with the optimizer's state, to resume from
+            save_atomic(self.model, run_dir / "last.keras")  # with the optimizer's state, to resume from
             val = logs.get("val_accuracy", -1.0)
             if val > state["best"]:
                 state.update(best=val, best_epoch=epoch + 1)
