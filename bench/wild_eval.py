@@ -4,8 +4,8 @@
 
 Detection rate = photos with at least one face; accuracy and macro-F1 over photos with a face whose
 label is one the model knows (contempt is not). Several --margin values compare crop margins.
-Writes bench/results/wild.{md,csv}, and with --per-class each run's recall and precision per class and
-where each class's photos went (OUT_per_class.md).
+Writes runs/wild.{md,csv} (--out bench/results/wild for the committed table), and with --per-class each
+run's recall and precision per class and where each class's photos went (OUT_per_class.md).
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def main() -> None:
     ap.add_argument("--detector", default="yunet")
     ap.add_argument("--model", default="")
     ap.add_argument("--margin", type=float, nargs="*", default=[])
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "wild")
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "wild",
+                    help="table path without suffix (bench/results/wild for the committed one)")
     ap.add_argument("--per-class", action="store_true", help="also write OUT_per_class.md")
     args = ap.parse_args()
     rows, tables = [], []
@@ -85,7 +86,9 @@ def main() -> None:
             cmd += ["--model", args.model] if args.model else []
             cmd += ["--margin", str(margin)] if margin is not None else []
             print("$ ferlite " + " ".join(cmd[3:]), flush=True)
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            rc = subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode
+            if rc:
+                raise SystemExit(f"wild_eval: ferlite recognize failed (exit {rc}); its error is above")
             joined = joined_scores(args.wild, csv_path)
             rows.append({"detector": args.detector, "margin": "default" if margin is None else margin,
                          **score(joined)})
