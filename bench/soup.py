@@ -51,7 +51,7 @@ def write_config(first: Path, out: Path, members: list[Path]) -> None:
 def main() -> None:
 
     from ferlite.trainer import dataset as ds_mod
-    from ferlite.trainer.data import class_names, default_split_names, load_split
+    from ferlite.trainer.data import default_split_names, load_split
     from ferlite.trainer.evaluate import model_labels
     from ferlite.trainer.model import import_keras, save_weights_only
     from ferlite.trainer.recalibrate import accuracy, recalibrate_bn
@@ -70,11 +70,11 @@ def main() -> None:
         if model_labels(p) != model_labels(paths[0]):
             raise SystemExit(f"soup: {p}: other labels than {paths[0]}: {', '.join(model_labels(p))}")
     keras = import_keras()
+    model = keras.models.load_model(paths[0])
     df = ds_mod.load(args.data)
     train_name, val_name = default_split_names(set(df["split"].dropna()))
-    classes = list(class_names(df))
-    train_s, val_s = (load_split(df, s, classes, 48) for s in (train_name, val_name))
-    model = keras.models.load_model(paths[0])
+    classes = list(model_labels(paths[0]))
+    train_s, val_s = (load_split(df, s, classes, model.input_shape[1]) for s in (train_name, val_name))
     weights = {p: keras.models.load_model(p).get_weights() for p in paths}
     rows = []
     for p in paths:
