@@ -131,13 +131,14 @@ def test_temperature_scaling_finds_how_overconfident_a_model_is():
 
 
 def test_the_sidecar_temperature_rescales_probabilities_not_labels(tmp_path, fixture_faces):
-    """The device divides the logits by the sidecar's temperature: the bundled default's 0.75 (fitted on
-    PublicTest) makes it more confident than at 1, with the same label for every face."""
+    """The device divides the logits by the sidecar's temperature: the bundled default's (0.8, fitted on
+    PublicTest; under 1, as the model is underconfident) makes it more confident than at 1, with the same
+    label for every face."""
     bundled = classifier_model()
     copy = tmp_path / bundled.name
     copy.write_bytes(bundled.read_bytes())
     info = json.loads(bundled.with_suffix(".json").read_text())
-    assert info["temperature"] == 0.75
+    assert 0.5 < info["temperature"] < 1
     copy.with_suffix(".json").write_text(json.dumps({**info, "temperature": 1.0}))
     shipped, plain = ExpressionClassifier(bundled), ExpressionClassifier(copy)
     faces = fixture_faces[:40]
