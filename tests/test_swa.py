@@ -113,3 +113,31 @@ def test_a_save_cut_short_leaves_the_previous_checkpoint_whole(tmp_path, monkeyp
         save_atomic(model, path)
     assert path.read_bytes() == whole
     keras.models.load_model(path)
+
+
+def test_recalibration_names_an_earlier_average_as_such(tmp_path, capsys):
+    """A run that averages on after a resume may hold a weight average in best.keras: the end-of-run
+    recalibration calls it that, not by the epoch state.json last named, and an epoch that replaces it drops
+    the name."""
+    from ferlite.trainer import dataset
+    from ferlite.trainer.data import load_split
+    from ferlite.trainer.model import build_model, import_keras, save_weights_only
+    from ferlite.trainer.recalibrate import recalibrate_run
+
+    keras = import_keras()
+    df = dataset.load(str(FACES))
+    classes = sorted(set(df["label"].dropna()))
+    train, val = (load_split(df, s, classes, 48, progress=False) for s in ("train", "val"))
+    for name, seed in (("best.keras", 0), ("last.keras", 1)):
+        keras.utils.set_random_seed(seed)
+        save_weights_only(keras, build_model(len(classes), 48, "tiny"), tmp_path / name)
+    average = "the weight average of epochs 1-2"
+    state = {"epoch": 4, "best_epoch": 2, "best": 0.0, "best_from": average}
+    done = recalibrate_run(keras, tmp_path, state, train.x, val.x, val.y)
+    out = capsys.readouterr().out
+    assert f"{average} {done['candidates'][average]:.4f}, epoch 4 " in out
+    assert f"(best before 0.0000 at {average})" in out and "epoch 2" not in out
+    if done["epoch"] == 4:  # the last epoch recalibrated scored higher than the average
+        assert "best.keras is now epoch 4, recalibrated" in out and "best_from" not in state
+    else:
+        assert f"best.keras is now {average}, recalibrated" in out and state["best_from"] == average

@@ -56,25 +56,29 @@ def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
 def recalibrate_run(keras, run_dir, state: dict, train_x: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
                     seed: int = 0) -> dict:
     """Recalibrate the run's best and last models on ``train_x``; the one with the higher validation accuracy
-    becomes best.keras when it is at least as good as the best before. Returns what was done (for state.json)."""
-    candidates = [("best.keras", state["best_epoch"])]
-    if state["epoch"] != state["best_epoch"] and (run_dir / "last.keras").exists():
-        candidates.append(("last.keras", state["epoch"]))
+    becomes best.keras when it is at least as good as the best before (``state["best_from"]`` is dropped when
+    an epoch replaces an earlier weight average). Returns what was done (for state.json)."""
+    best_label = state.get("best_from") or f"epoch {state['best_epoch']}"  # an earlier weight average, or an epoch
+    candidates = [("best.keras", state["best_epoch"], best_label)]
+    if (state["epoch"] != state["best_epoch"] or "best_from" in state) and (run_dir / "last.keras").exists():
+        candidates.append(("last.keras", state["epoch"], f"epoch {state['epoch']}"))
     before = float(state["best"])
     tried = []
-    for name, epoch in candidates:
+    for name, epoch, label in candidates:
         model = keras.models.load_model(run_dir / name)
-        recalibrate_bn(keras, model, train_x, seed=seed, desc=f"recalibrate batch norm, {name} (epoch {epoch})")
-        tried.append((accuracy(model, val_x, val_y), epoch, model))
-    after, epoch, model = max(tried, key=lambda t: t[0])
+        recalibrate_bn(keras, model, train_x, seed=seed, desc=f"recalibrate batch norm, {name} ({label})")
+        tried.append((accuracy(model, val_x, val_y), epoch, label, model))
+    after, epoch, label, model = max(tried, key=lambda t: t[0])
     kept = after >= before
     if kept:
         from ferlite.trainer.model import save_weights_only
 
         save_weights_only(keras, model, run_dir / "best.keras")
+        if label != best_label:
+            state.pop("best_from", None)  # an epoch replaced the earlier average
     print(f"batch-norm recalibrated on {len(train_x)} clean training faces and their mirrors: "
-          + ", ".join(f"epoch {e} {a:.4f}" for a, e, _ in tried)
-          + f" (best before {before:.4f} at epoch {state['best_epoch']}); "
-          + (f"best.keras is now epoch {epoch}, recalibrated" if kept else "kept best.keras as it was"))
+          + ", ".join(f"{lab} {a:.4f}" for a, _, lab, _ in tried)
+          + f" (best before {before:.4f} at {best_label}); "
+          + (f"best.keras is now {label}, recalibrated" if kept else "kept best.keras as it was"))
     return {"before": before, "after": after, "epoch": epoch, "kept": kept,
-            "candidates": {str(e): round(a, 5) for a, e, _ in tried}}
+            "candidates": {lab.removeprefix("epoch "): round(a, 5) for a, _, lab, _ in tried}}

@@ -62,7 +62,9 @@ def finish_swa(keras, run_dir: Path, state: dict, train_x: np.ndarray, val_x: np
     if count > 0 and path.exists():
         state["swa"] = _score_average(keras, path, state, count, train_x, val_x, val_y, seed)
         if state["swa"]["kept"]:
-            state["best"] = state["swa"]["accuracy"]
+            # best.keras is no epoch now: say so until an epoch beats it (a run that averages on)
+            state.update(best=state["swa"]["accuracy"],
+                         best_from="the weight average of epochs {}-{}".format(*state["swa"]["epochs"]))
     (Path(run_dir) / "state.json").write_text(json.dumps(state, indent=1))
 
 

@@ -78,6 +78,7 @@ def _callbacks(keras, run_dir: Path, cfg: TrainConfig, state: dict, steps: int):
             val = logs.get("val_accuracy", -1.0)
             if val > state["best"]:
                 state.update(best=val, best_epoch=epoch + 1)
+                state.pop("best_from", None)
                 save_weights_only(keras, self.model, run_dir / "best.keras")
             state["epoch"] = epoch + 1
             if averaging(cfg, epoch):
@@ -389,9 +390,7 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         raise
     notes = "".join(f"; {state[k]}" for k in ("hold_out", "kept_classes") if state.get(k))
-    swa = state.get("swa") or {}
-    where = "from the weight average of epochs {}-{}".format(*swa["epochs"]) if swa.get("kept") else \
-        f"at epoch {state['best_epoch']}"
+    where = f"from {state['best_from']}" if state.get("best_from") else f"at epoch {state['best_epoch']}"
     print(f"done in {(time.time() - t0) / 60:.1f} min: best {cfg.val_split} accuracy {state['best']:.4f} "
           f"{where}; models in {run_dir}{notes}")
     return 0
