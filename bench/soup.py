@@ -49,7 +49,6 @@ def write_config(first: Path, out: Path, members: list[Path]) -> None:
 
 
 def main() -> None:
-
     from ferlite.trainer import dataset as ds_mod
     from ferlite.trainer.data import default_split_names, load_split
     from ferlite.trainer.evaluate import model_labels
@@ -88,20 +87,19 @@ def main() -> None:
         recalibrate_bn(keras, model, train_s.x, seed=args.seed, desc=f"recalibrate batch norm, {len(members)}")
         return accuracy(model, val_s.x, val_s.y)
 
-    best_members, best_acc = [order[0]], max(r[2] for r in rows)
+    best_members, best_acc, best_weights = [order[0]], max(r[2] for r in rows), weights[order[0]]
     if args.greedy:
         for p in order[1:]:
             acc = score(best_members + [p])
             rows.append((f"greedy: + {p}", len(best_members) + 1, acc))
             print(f"{rows[-1][0]}: {acc:.4f} ({'kept' if acc >= best_acc else 'left out'})", flush=True)
             if acc >= best_acc:
-                best_members, best_acc = best_members + [p], acc
+                best_members, best_acc, best_weights = best_members + [p], acc, model.get_weights()
     else:
         best_members, best_acc = order, score(order)
+        best_weights = model.get_weights()
         rows.append(("uniform soup of all", len(order), best_acc))
-    model.set_weights(mean_weights([weights[p] for p in best_members]))
-    if len(best_members) > 1:
-        recalibrate_bn(keras, model, train_s.x, seed=args.seed)
+    model.set_weights(best_weights)  # as scored, batch norm recalibrated
     args.out.mkdir(parents=True, exist_ok=True)
     save_weights_only(keras, model, args.out / "best.keras")
     write_config(paths[0], args.out / "config.json", best_members)
