@@ -236,6 +236,34 @@ def test_ferplus_relabelling(tmp_path, capsys, fer_csv):
     assert [int(Path(p).stem) for p in m["path"]] == kept
 
 
+@pytest.mark.parametrize("usage", ["Training", "PublicTest"])
+def test_evaluation_reads_the_labels_the_import_writes(tmp_path, fer_csv, usage):
+    """`ferlite evaluate --ferplus` scores a FER2013 csv against the very labels `ferlite import --ferplus` gives
+    the same rows (the same faces dropped), and with no --ferplus against FER2013's own."""
+    pytest.importorskip("pandas")
+    from ferlite.trainer.evaluate import load_fer_csv
+
+    src, pixels = fer_csv
+    ferplus = write_ferplus(tmp_path / "fer2013new.csv")
+    rows = [i for i in sorted(FERPLUS_EXPECTED) if FER_ROWS[i][1] == usage]
+
+    data = load_fer_csv(src, usage, ferplus)
+
+    assert data.labels == [FERPLUS_EXPECTED[i] for i in rows]
+    assert data.name == f"fer2013.csv:{usage} (FER+ labels)"
+    expected_x = [np.array(pixels[i].split(), np.uint8).reshape(48, 48, 1) for i in rows]
+    assert np.array_equal(data.x, np.stack(expected_x))
+    plain = load_fer_csv(src, usage)
+    assert plain.labels == [FER2013_NAMES[e] for e, u in FER_ROWS if u == usage]
+
+
+def test_evaluate_ferplus_needs_a_fer2013_csv(tmp_path, capsys):
+    pytest.importorskip("pandas")
+    write_image(tmp_path / "faces" / "happy" / "a.png", 1)
+    rc, _, err = run_cli(capsys, "evaluate", "--data", tmp_path / "faces", "--ferplus", tmp_path / "new.csv")
+    assert rc == 2 and "--ferplus apply to a FER2013-layout csv" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     "defect",
     ["fewer rows", "other Usage order"],

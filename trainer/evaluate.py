@@ -5,6 +5,8 @@ confusion.csv, confusion.png and per_class.csv, --json writes the figures. TFLit
 the same ExpressionClassifier the device uses. With no --model, the bundled int8 model is evaluated:
 
     ferlite evaluate --data fer2013.csv --usage PrivateTest --json out.json
+
+With --ferplus fer2013new.csv a FER2013 csv is scored against FER+'s majority labels (Barsoum et al. 2016).
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ class EvalData:
     name: str
 
 
-def load_fer_csv(path: Path, usage: str) -> EvalData:
+def load_fer_csv(path: Path, usage: str, ferplus: Path | None = None) -> EvalData:
+    """A FER2013-layout csv's rows of one Usage; with ``ferplus`` (FER+'s fer2013new.csv), labelled with FER+'s
+    majority label instead of FER2013's, the rows FER+ gives none dropped (as ``ferlite import --ferplus``)."""
     import numpy as np
     import pandas as pd
 
@@ -38,11 +42,25 @@ def load_fer_csv(path: Path, usage: str) -> EvalData:
         df = pd.read_csv(path, usecols=["emotion", "pixels", "Usage"])
     except (ValueError, OSError) as exc:
         raise DatasetError(f"{path}: not a FER2013-layout csv (emotion,pixels,Usage): {exc}") from None
-    part = df[df["Usage"] == usage]
-    if part.empty:
+    labels = [FER2013_LABELS[int(e)] for e in df["emotion"]]
+    name = f"{path.name}:{usage}"
+    if ferplus is not None:
+        labels = ferplus_labels(ferplus, path, df, labels)
+        name += " (FER+ labels)"
+    keep = (df["Usage"] == usage).to_numpy() & np.array([label is not None for label in labels])
+    if not (df["Usage"] == usage).any():
         raise DatasetError(f"{path}: no rows with Usage={usage!r} (found {', '.join(sorted(set(df['Usage'])))})")
-    x = np.stack([np.array(p.split(), np.uint8) for p in part["pixels"]]).reshape(-1, 48, 48, 1)
-    return EvalData(x, [FER2013_LABELS[int(e)] for e in part["emotion"]], f"{path.name}:{usage}")
+    x = np.stack([np.array(p.split(), np.uint8) for p in df["pixels"][keep]]).reshape(-1, 48, 48, 1)
+    return EvalData(x, [label for label, k in zip(labels, keep) if k], name)
+
+
+def ferplus_labels(ferplus: Path, csv_path: Path, df, fer2013: list[str]) -> list[str | None]:
+    """FER+'s majority label of each row of FER2013's csv ``df`` (None where FER+ gives none)."""
+    from ferlite.trainer.importers import ferplus_label, read_ferplus, vote_counts
+
+    votes = read_ferplus(ferplus, csv_path, df)
+    return [ferplus_label(vote_counts(v), label) if isinstance(v["Image name"], str) else None
+            for v, label in zip(votes.to_dict("records"), fer2013)]
 
 
 def is_fer_csv(path: Path) -> bool:
@@ -149,9 +167,11 @@ def scored(model_path: Path, data: EvalData, flip: bool = False) -> tuple[dict, 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, default=None,
                    help="a .tflite or .keras model, a training run folder, or a bundled int8 model by name: "
-                        "default, fast (default: default)")
+                        "default, fast, ferplus (default: default)")
     p.add_argument("--data", required=True, help="a data-set folder / manifest.csv, or a FER2013-layout csv")
     p.add_argument("--usage", default="", help="FER2013 csv: the Usage to evaluate (Training, PublicTest, PrivateTest)")
+    p.add_argument("--ferplus", type=Path, metavar="FER2013NEW_CSV",
+                   help="FER2013 csv: score against FER+'s majority labels (fer2013new.csv) instead of FER2013's")
     p.add_argument("--split", default="", help="data set: the split to evaluate (default PublicTest, else val)")
     p.add_argument("--flip", action="store_true", help="average each face with its mirror image")
     p.add_argument("--json", type=Path, help="write the figures to this JSON file")
@@ -173,10 +193,10 @@ def run(args: argparse.Namespace) -> int:
     if not data_path.exists():
         raise UsageError(f"{data_path}: no such file or folder")
     if is_fer_csv(data_path):
-        data = load_fer_csv(data_path, args.usage or "PublicTest")
+        data = load_fer_csv(data_path, args.usage or "PublicTest", args.ferplus)
     else:
-        if args.usage:
-            raise UsageError("--usage applies to a FER2013-layout csv; use --split for a data set")
+        if args.usage or args.ferplus:
+            raise UsageError("--usage and --ferplus apply to a FER2013-layout csv; use --split for a data set")
         from ferlite.edge.classification.modelinfo import ModelInfo
 
         size = ModelInfo.for_model(model).input_size if ModelInfo.sidecar(model).exists() else 48

@@ -53,6 +53,27 @@ def ferplus_label(votes: dict[str, int], fer2013_label: str) -> str | None:
     return fer2013_label if fer2013_label in labels else labels[0]
 
 
+def read_ferplus(ferplus: Path, csv_path: Path, df):
+    """FER+'s ``fer2013new.csv`` as a DataFrame, checked to line up row by row with FER2013's csv ``df``."""
+    import pandas as pd
+
+    try:
+        votes = pd.read_csv(ferplus)
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{ferplus}: cannot read as csv: {exc}") from None
+    need = set(FERPLUS_COLUMNS) | {"unknown", "NF", "Usage", "Image name"}
+    if need - set(votes.columns):
+        raise DatasetError(f"{ferplus}: not a FER+ csv (missing {', '.join(sorted(need - set(votes.columns)))})")
+    if len(votes) != len(df) or not (votes["Usage"].values == df["Usage"].values).all():
+        raise DatasetError(f"{ferplus}: rows do not line up with {csv_path} (different length or Usage order)")
+    return votes
+
+
+def vote_counts(row) -> dict[str, int]:
+    """One FER+ row's votes by FER+ column name (the emotions, ``unknown`` and ``NF``)."""
+    return {k: int(row[k]) for k in list(FERPLUS_COLUMNS) + ["unknown", "NF"]}
+
+
 def _fer_row(csv_path: Path, i: int, rec):
     """(FER2013 label, 48x48 uint8 image) of csv row ``i``; DatasetError naming the row if malformed."""
     import numpy as np
@@ -90,24 +111,14 @@ def import_fer2013(csv_path: Path, out: Path, ferplus: Path | None, source: str 
     missing = {"emotion", "pixels", "Usage"} - set(df.columns)
     if missing:
         raise DatasetError(f"{csv_path}: not a FER2013 csv (missing columns {', '.join(sorted(missing))})")
-    votes = None
-    if ferplus is not None:
-        try:
-            votes = pd.read_csv(ferplus)
-        except (OSError, ValueError) as exc:
-            raise DatasetError(f"{ferplus}: cannot read as csv: {exc}") from None
-        need = set(FERPLUS_COLUMNS) | {"unknown", "NF", "Usage"}
-        if need - set(votes.columns):
-            raise DatasetError(f"{ferplus}: not a FER+ csv (missing {', '.join(sorted(need - set(votes.columns)))})")
-        if len(votes) != len(df) or not (votes["Usage"].values == df["Usage"].values).all():
-            raise DatasetError(f"{ferplus}: rows do not line up with {csv_path} (different length or Usage order)")
+    votes = None if ferplus is None else read_ferplus(ferplus, csv_path, df)
     rows, dropped = [], 0
     for i, rec in enumerate(tqdm(df.itertuples(index=False), total=len(df), desc=source)):
         fer_label, pixels = _fer_row(csv_path, i, rec)
         label, extra = fer_label, {}
         if votes is not None:
             v = votes.iloc[i]
-            counts = {k: int(v[k]) for k in list(FERPLUS_COLUMNS) + ["unknown", "NF"]}
+            counts = vote_counts(v)
             if not keep_labels:
                 label = ferplus_label(counts, fer_label) if isinstance(v["Image name"], str) else None
             if label is None:
