@@ -137,3 +137,28 @@ def test_converts_default_folder_is_ignored_by_git():
     assert ignored.returncode == 0, "convert's default --out ./models must be ignored by git"
     tracked = subprocess.run(["git", "check-ignore", "-q", "edge/models/ferlite_cnn48_w_int8.tflite"], cwd=ROOT)
     assert tracked.returncode == 1  # the bundled models stay tracked
+
+
+def test_classes_leaves_out_the_rows_of_other_labels(tmp_path, capsys):
+    """A FER+ import has contempt, which the bundled models lack: --classes trains the seven others, leaving the
+    contempt rows out; an unknown name or a single class is a one-line usage error before any run folder."""
+    data = tmp_path / "ferplus"
+    import shutil
+
+    shutil.copytree(FACES, data)
+    manifest = pd.read_csv(data / "manifest.csv")
+    contempt = manifest.index[(manifest["label"] == "angry") & (manifest["split"] == "train")][:5]
+    manifest.loc[contempt, "label"] = "contempt"
+    manifest.to_csv(data / "manifest.csv", index=False)
+    project = tmp_path / "runs"
+    assert main(["train", str(data), "--arch", "tiny", "--epochs", "1", "--batch", "32", "--project", str(project),
+                 "--classes", "neutral,happy,angry,disgust,fear,sad,surprise"]) == 0
+    cfg = TrainConfig.from_json(project / "exp" / "config.json")
+    assert cfg.classes == SEVEN  # in the vocabulary's order, whatever order they were named in
+    train_rows = int((manifest["split"] == "train").sum())
+    assert f"train {train_rows - len(contempt)} (train)" in capsys.readouterr().out
+    for value in ("happy,angery", "happy"):
+        assert main(["train", str(data), "--classes", value, "--project", str(tmp_path / "refused")]) == 2
+        err = capsys.readouterr().err
+        assert f"--classes {value}: name two or more of angry, disgust" in err and "Traceback" not in err
+    assert not (tmp_path / "refused").exists()

@@ -11,11 +11,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ferlite.errors import UsageError
+from ferlite.trainer.labels import LABELS
 from ferlite.trainer.model import ARCHITECTURES
 
 #: Settings named by an option of another name; those in _NO_OPTION have none and are named as in config.json.
 _OPTIONS = {"teachers": "--teacher", "recalibrate": "--no-recalibrate"}
-_NO_OPTION = {"data", "input_size", "warmup", "weight_decay", "dropout", "classes"}
+_NO_OPTION = {"data", "input_size", "warmup", "weight_decay", "dropout"}
 #: The annotation of each kind of setting -> (accepted Python types, what the value must be).
 _TYPES = {"int": ((int,), "an integer"), "float": ((int, float), "a number"), "str": ((str,), "a string"),
           "bool": ((bool,), "true or false"), "tuple[str, ...]": ((tuple,), "a list of strings")}
@@ -63,7 +64,9 @@ class TrainConfig:
                 raise UsageError(f"{option_name(f.name)} {value!r}: must be {what}")
         for name, ok, rule in _rules(self):
             if not ok:
-                raise UsageError(f"{option_name(name)} {getattr(self, name)}: {rule}")
+                value = getattr(self, name)
+                shown = ",".join(value) if isinstance(value, tuple) else value
+                raise UsageError(f"{option_name(name)} {shown}: {rule}")
 
     @classmethod
     def from_json(cls, path: Path) -> TrainConfig:
@@ -103,4 +106,12 @@ def _rules(c: TrainConfig) -> list[tuple[str, bool, str]]:
         ("patience", c.patience >= 1, "must be >= 1"),
         ("seed", 0 <= c.seed < 2**32, "must be between 0 and 2**32 - 1"),
         ("threads", c.threads >= 0, "must be >= 0 (0 = all cores)"),
+        ("classes", not c.classes or (len(set(c.classes)) >= 2 and set(c.classes) <= set(LABELS)),
+         f"name two or more of {', '.join(LABELS)}"),
     ]
+
+
+def parse_classes(text: str) -> tuple[str, ...]:
+    """--classes a,b,c: the names in the vocabulary's order (unknown ones last, for the check to name)."""
+    wanted = [c.strip() for c in text.split(",") if c.strip()]
+    return tuple(c for c in LABELS if c in wanted) + tuple(c for c in wanted if c not in LABELS)

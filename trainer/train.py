@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ferlite.errors import UsageError, require
 from ferlite.runs import next_run_dir
-from ferlite.trainer.config import TrainConfig
+from ferlite.trainer.config import TrainConfig, parse_classes
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
@@ -323,14 +323,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --swa: the constant learning rate of the averaged epochs (0 = the cosine's own)")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0 = all cores)")
-    p.add_argument("--init", default="", metavar="bundled|fast|PATH",
-                   help="fine-tune: start from the bundled model (bundled or default; fast for the small one) "
-                        "or a .keras file")
+    p.add_argument("--init", default="", metavar="bundled|fast|ferplus|PATH",
+                   help="fine-tune: start from a bundled model (bundled or default; fast for the small one; "
+                        "ferplus) or a .keras file")
     p.add_argument("--no-recalibrate", dest="recalibrate", action="store_false",
                    help="keep the batch-norm statistics of training (by default they are re-estimated on the "
                         "clean training faces at the end)")
     p.add_argument("--deterministic", action="store_true",
                    help="make the run reproducible bit for bit (TensorFlow's op determinism; may be slower)")
+    p.add_argument("--classes", default="", metavar="A,B,...",
+                   help="train these classes only, leaving out rows with other labels (e.g. FER+'s contempt); "
+                        "default: every label of the data set (with --init, the init model's)")
     p.add_argument("--train-split", default="", help="split to train on (default Training, else train)")
     p.add_argument("--val-split", default="", help="split to select on (default PublicTest, else val)")
     p.add_argument("--project", type=Path, default=Path("runs/train"), help="folder holding the run folders")
@@ -364,7 +367,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         aug_strength=args.aug_strength, mixup=args.mixup, swa=args.swa, swa_lr=args.swa_lr,
         patience=args.patience, seed=args.seed, threads=args.threads,
         init=args.init, recalibrate=args.recalibrate, deterministic=args.deterministic,
-        train_split=args.train_split, val_split=args.val_split,
+        train_split=args.train_split, val_split=args.val_split, classes=parse_classes(args.classes),
     )
 
 
