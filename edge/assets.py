@@ -11,9 +11,11 @@ YUNET = "face_detection_yunet_2023mar.onnx"
 CLASSIFIER_INT8 = "ferlite_cnn48_w_int8.tflite"
 CLASSIFIER_KERAS = "ferlite_cnn48_w.keras"
 #: The bundled int8 classifiers, by the name ``--model`` and the config's ``classifier.model`` take.
-CLASSIFIERS = {"default": CLASSIFIER_INT8, "fast": "ferlite_cnn48_s_int8.tflite"}
-#: The Keras models they were converted from, for fine-tuning (``ferlite train --init default|fast``).
-KERAS_CLASSIFIERS = {"default": CLASSIFIER_KERAS, "fast": "ferlite_cnn48_s.keras"}
+CLASSIFIERS = {"default": CLASSIFIER_INT8, "fast": "ferlite_cnn48_s_int8.tflite",
+               "ferplus": "ferlite_cnn48_w_ferplus_int8.tflite"}
+#: The Keras models they were converted from, for fine-tuning (``ferlite train --init default|fast|ferplus``).
+KERAS_CLASSIFIERS = {"default": CLASSIFIER_KERAS, "fast": "ferlite_cnn48_s.keras",
+                     "ferplus": "ferlite_cnn48_w_ferplus.keras"}
 
 
 def model_path(name: str) -> Path:
@@ -33,7 +35,7 @@ def bundled_tflite_model() -> Path:
 
 def classifier_model(spec: str | Path | None = None) -> Path:
     """The classifier a ``--model`` value means: the default when empty, a file when one exists at that
-    path, else a bundled classifier by name (``default``, ``fast``)."""
+    path, else a bundled classifier by name (``default``, ``fast``, ``ferplus``)."""
     if not spec:
         return bundled_tflite_model()
     path = Path(spec)

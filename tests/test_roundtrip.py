@@ -173,10 +173,11 @@ def test_evaluate_writes_json_and_confusion(converted, tmp_path):
     assert (out / "confusion.png").is_file() and (out / "per_class.csv").is_file()
 
 
-@pytest.mark.parametrize("init,name,arch", [("bundled", "default", "cnn48-w"), ("fast", "fast", "cnn48-s")])
+@pytest.mark.parametrize("init,name,arch", [("bundled", "default", "cnn48-w"), ("fast", "fast", "cnn48-s"),
+                                           ("ferplus", "ferplus", "cnn48-w")])
 def test_finetune_starts_from_the_bundled_model(tmp_path, init, name, arch):
-    """--init bundled (or fast) copies the bundled weights and architecture, then trains gently (low learning
-    rate)."""
+    """--init bundled (or fast, or ferplus) copies the bundled weights and architecture, then trains gently
+    (low learning rate)."""
     from ferlite.edge.assets import bundled_keras_model
     from ferlite.trainer.model import import_keras
 

@@ -9,8 +9,8 @@
 #   3. inside the rootfs, offline: install.sh --no-picamera2 --wheels DIR --from ferlite.whl, twice
 #      (the second run must keep a local edit of the config), then checks of the venv, user, config and unit;
 #   4. inside: the edge tests that need no TensorFlow; `ferlite recognize` on the sample clip's first frames
-#      and the sample photo (faces compared with an x86 run by IoU); both bundled int8 classifiers (default and
-#      fast) on 144 fixed input tensors, compared with x86 (computed here with the calling venv's python):
+#      and the sample photo (faces compared with an x86 run by IoU); the three bundled int8 classifiers (default,
+#      fast, ferplus) on 144 fixed input tensors, compared with x86 (computed here with the calling venv's python):
 #      the raw int8 outputs must be byte-identical, with LiteRT's default kernels (XNNPACK, what ferlite
 #      runs; 1 and 2 threads) and its reference kernels. (The models end at their logits: TFLite's int8
 #      softmax kernel rounds differently on arm64, so ferlite applies softmax in float; those float
@@ -234,7 +234,7 @@ ARM_WHL=/tmp/wheels/$(basename "$FERLITE_WHL")
 stage "x86 reference: int8 outputs, recognize"
 IO=$WORK/io
 mkdir -p "$IO"
-INT8_MODELS="ferlite_cnn48_w_int8 ferlite_cnn48_s_int8"  # the bundled classifiers: default and fast
+INT8_MODELS="ferlite_cnn48_w_int8 ferlite_cnn48_s_int8 ferlite_cnn48_w_ferplus_int8"  # the bundled classifiers: default, fast, ferplus
 cat > "$IO/int8.py" <<'EOF'
 """The bundled int8 classifiers on fixed inputs, on two machines.
 
