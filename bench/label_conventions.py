@@ -11,7 +11,6 @@ probabilities for the same YuNet faces, as bench/wild_eval.py scores them). Writ
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -22,7 +21,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from wild_eval import joined_scores  # noqa: E402
+from wild_eval import joined_scores, recognize_csv, score  # noqa: E402
 
 
 def mix(p_a: np.ndarray, p_b: np.ndarray, w: float) -> np.ndarray:
@@ -41,23 +40,6 @@ def publictest(models: list[Path], fer_csv: Path, ferplus: Path | None) -> tuple
     return [predict(m, data.x[keep]) for m in models], [data.labels[i] for i in keep]
 
 
-def wild_probs(model: Path, wild: Path, tmp: Path) -> pd.DataFrame:
-    """``ferlite recognize``'s results csv for the wild photos with ``model``."""
-    csv_path = tmp / f"{len(list(tmp.iterdir()))}.csv"
-    cmd = [sys.executable, "-m", "ferlite", "recognize", str(wild / "images"), "--no-save", "--detector", "yunet",
-           "--csv", str(csv_path), "--out", str(tmp / "out"), "--model", str(model)]
-    if subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode:
-        raise SystemExit(f"label_conventions: ferlite recognize failed on {wild} with {model}; its error is above")
-    return pd.read_csv(csv_path)
-
-
-def scores(true: list[str], pred: list[str]) -> tuple[float, float]:
-    """(accuracy, macro-F1)."""
-    from sklearn.metrics import f1_score
-
-    return float(np.mean([t == p for t, p in zip(true, pred)])), float(f1_score(true, pred, average="macro"))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model_a", type=Path, help="the FER2013-label model (w = 0)")
@@ -65,26 +47,28 @@ def main() -> None:
     ap.add_argument("shared", type=Path, help="the shared data folder (fer2013/, wild/)")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "conventions", help="table path without suffix")
     args = ap.parse_args()
-    from ferlite.trainer.evaluate import model_labels
+    from ferlite.trainer.evaluate import metrics, model_labels
 
     models, labels = [args.model_a, args.model_b], model_labels(args.model_a)
     fer = args.shared / "fer2013"
     p13, y13 = publictest(models, fer / "fer2013.csv.gz", None)
     pfp, yfp = publictest(models, fer / "fer2013.csv.gz", fer / "fer2013new.csv")
     with tempfile.TemporaryDirectory() as tmp:
-        wa, wb = (wild_probs(m, args.shared / "wild", Path(tmp)) for m in models)
+        for i, m in enumerate(models):
+            recognize_csv(args.shared / "wild", Path(tmp) / f"{i}.csv", m)
+        wa, wb = (pd.read_csv(Path(tmp) / f"{i}.csv") for i in range(2))
         cols = [c for c in wa.columns if c.startswith("p_")]
         rows = []
         for w in np.round(np.linspace(0, 1, 11), 1):
             mixed = wa.copy()
             mixed[cols] = mix(wa[cols].to_numpy(), wb[cols].to_numpy(), w)
             mixed.to_csv(Path(tmp) / "mixed.csv", index=False)
-            _, _, known, _ = joined_scores(args.shared / "wild", Path(tmp) / "mixed.csv")
+            wild = score(joined_scores(args.shared / "wild", Path(tmp) / "mixed.csv"))
             row = {"w (FER+ model)": float(w)}
             for name, (p, y) in {"PublicTest FER2013": (p13, y13), "PublicTest FER+": (pfp, yfp)}.items():
-                pred = [labels[i] for i in mix(p[0], p[1], w).argmax(1)]
-                row[f"{name} acc"], row[f"{name} macro-F1"] = scores(y, pred)
-            row["wild acc"], row["wild macro-F1"] = scores(list(known["label_true"]), list(known["label_pred"]))
+                m = metrics(y, mix(p[0], p[1], w), labels)
+                row[f"{name} acc"], row[f"{name} macro-F1"] = m["accuracy"], m["macro_f1"]
+            row["wild acc"], row["wild macro-F1"] = wild["accuracy"], wild["macro-F1"]
             rows.append(row)
             print(row, flush=True)
     table = pd.DataFrame(rows)

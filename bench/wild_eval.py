@@ -40,6 +40,19 @@ def joined_scores(wild: Path, results_csv: Path) -> tuple[pd.DataFrame, pd.DataF
     return truth, found, known, [c[2:] for c in probs]
 
 
+def recognize_csv(wild: Path, csv_path: Path, model: str = "", detector: str = "yunet",
+                  margin: float | None = None) -> None:
+    """Run ``ferlite recognize`` on the wild photos, its results csv written to ``csv_path``."""
+    cmd = [sys.executable, "-m", "ferlite", "recognize", str(wild / "images"), "--no-save", "--detector", detector,
+           "--csv", str(csv_path), "--out", str(csv_path.parent / "out")]
+    cmd += ["--model", str(model)] if model else []
+    cmd += ["--margin", str(margin)] if margin is not None else []
+    print("$ ferlite " + " ".join(cmd[3:]), flush=True)
+    rc = subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode
+    if rc:
+        raise SystemExit(f"ferlite recognize failed (exit {rc}); its error is above")
+
+
 def score(joined) -> dict:
     """The summary row of one run, from ``joined_scores``."""
     from sklearn.metrics import accuracy_score, f1_score
@@ -81,14 +94,7 @@ def main() -> None:
     for margin in args.margin or [None]:
         with tempfile.TemporaryDirectory() as tmp:
             csv_path = Path(tmp) / "results.csv"
-            cmd = [sys.executable, "-m", "ferlite", "recognize", str(args.wild / "images"), "--no-save",
-                   "--detector", args.detector, "--csv", str(csv_path), "--out", tmp]
-            cmd += ["--model", args.model] if args.model else []
-            cmd += ["--margin", str(margin)] if margin is not None else []
-            print("$ ferlite " + " ".join(cmd[3:]), flush=True)
-            rc = subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode
-            if rc:
-                raise SystemExit(f"wild_eval: ferlite recognize failed (exit {rc}); its error is above")
+            recognize_csv(args.wild, csv_path, args.model, args.detector, margin)
             joined = joined_scores(args.wild, csv_path)
             rows.append({"detector": args.detector, "margin": "default" if margin is None else margin,
                          **score(joined)})

@@ -42,14 +42,15 @@ def load_fer_csv(path: Path, usage: str, ferplus: Path | None = None) -> EvalDat
         df = pd.read_csv(path, usecols=["emotion", "pixels", "Usage"])
     except (ValueError, OSError) as exc:
         raise DatasetError(f"{path}: not a FER2013-layout csv (emotion,pixels,Usage): {exc}") from None
+    in_usage = (df["Usage"] == usage).to_numpy()
+    if not in_usage.any():
+        raise DatasetError(f"{path}: no rows with Usage={usage!r} (found {', '.join(sorted(set(df['Usage'])))})")
     labels = [FER2013_LABELS[int(e)] for e in df["emotion"]]
     name = f"{path.name}:{usage}"
     if ferplus is not None:
         labels = ferplus_labels(ferplus, path, df, labels)
         name += " (FER+ labels)"
-    keep = (df["Usage"] == usage).to_numpy() & np.array([label is not None for label in labels])
-    if not (df["Usage"] == usage).any():
-        raise DatasetError(f"{path}: no rows with Usage={usage!r} (found {', '.join(sorted(set(df['Usage'])))})")
+    keep = in_usage & np.array([label is not None for label in labels])
     x = np.stack([np.array(p.split(), np.uint8) for p in df["pixels"][keep]]).reshape(-1, 48, 48, 1)
     return EvalData(x, [label for label, k in zip(labels, keep) if k], name)
 
