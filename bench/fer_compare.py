@@ -1,6 +1,6 @@
 """Whole-pipeline frames/s on one clip: ferlite (Haar, YuNet, both BlazeFace models) against the `fer` package.
 
-    python bench/fer_compare.py [CLIP] [--models default,fast]
+    python bench/fer_compare.py [CLIP] [--models default[,fer2013]]
 
 `fer` (25.10, its Haar detector and its quantized TFLite model through tf.lite) runs in its own venv
 under .cache/fer-venv, created on first use (`fer` is installed without its torch-based MTCNN extra).
@@ -88,8 +88,8 @@ def main() -> None:
     ap.add_argument("clip", nargs="?", default=str(ROOT / "edge" / "data" / "sample.mp4"))
     ap.add_argument("--frames", type=int, default=90)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fer_compare")
-    ap.add_argument("--models", default="default,fast",
-                    help="bundled classifiers (or .tflite paths) to time, comma-separated (default: default,fast)")
+    ap.add_argument("--models", default="default",
+                    help="bundled classifiers (or .tflite paths) to time, comma-separated (default: default)")
     args = ap.parse_args()
     if "--child" not in sys.argv and os.environ.get("FERLITE_PINNED") != "1":
         env = dict(os.environ, FERLITE_PINNED="1")

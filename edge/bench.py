@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="?", default=None, help="video clip or images (default: the bundled sample clip)")
     p.add_argument("--detectors", default="yunet,haar", help="comma-separated detectors to compare")
     p.add_argument("--models", default=None, help="comma-separated TFLite model files or bundled names "
-                   "(default, fast, ferplus) (default: the config's classifier.model)")
+                   "(default, fer2013) (default: the config's classifier.model)")
     p.add_argument("--detect-every", default=None, metavar="N[,N]",
                    help="search the whole frame every N frames, in between only around the faces found, as "
                    "recognize and the service do on video (1 = every frame); a comma list compares "

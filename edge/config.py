@@ -91,11 +91,11 @@ class DetectorConfig(_Section):
 @dataclass(frozen=True)
 class ClassifierConfig(_Section):
     NAME = "classifier"
-    model: str = _field("", "TFLite model file (absolute path), or a bundled one by name (default, fast, "
-                        "ferplus); empty = default")
+    model: str = _field("", "TFLite model file (absolute path), or a bundled one by name (default: FER+ labels; "
+                        "fer2013: FER2013 labels); empty = default")
     threads: int = _field(1, "threads for the interpreter and for OpenCV (detectors)", _range(1, 64))
     flip: bool = _field(False, "average each face with its mirror image (2x classify time); skipped for a "
-                        "model that holds the mirror view itself (the bundled fast model)")
+                        "model that holds the mirror view itself (its sidecar says views 2)")
     margin: float = _field(0.05, "crop margin around each face box, per side, as a fraction of the box",
                            _range(0, 1))
 

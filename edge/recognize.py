@@ -34,9 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("source", nargs="*", default=None, help="image, folder, quoted glob, video, camera or URL "
                    "(default: the bundled sample photo)")
-    p.add_argument("--model", help="TFLite model file, or a bundled one by name: default (most accurate on FER2013's "
-                   "labels), fast (4x less compute), ferplus (trained to FER+'s crowd labels: fewer neutral faces "
-                   "read as angry or sad)")
+    p.add_argument("--model", help="TFLite model file, or a bundled one by name: default (trained to FER+'s labels, "
+                   "the majority of ten annotators: reads faces as people do), fer2013 (trained to FER2013's "
+                   "original labels, for comparison with the FER2013 literature)")
     p.add_argument("--detector", help=f"face detector: {', '.join(DETECTORS)} (default: {DetectorConfig.type})")
     p.add_argument("--detect-every", type=int, metavar="N", help="video and cameras: search the whole frame every "
                    "N frames, in between only around the faces found (1 = whole frame always; photos always get "

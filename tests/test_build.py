@@ -14,6 +14,7 @@ import pytest
 
 from ferlite.cli import build_parser, main
 from ferlite.edge import bench, recognize
+from ferlite.edge.assets import classifier_model
 from ferlite.edge.build import PipelineParts
 from ferlite.edge.config import Config
 from ferlite.edge.configfile import load
@@ -32,7 +33,7 @@ min_face = 30
 every = 3
 max_faces = 4
 [classifier]
-model = "fast"
+model = "fer2013"
 threads = 2
 margin = 0.1
 [tracking]
@@ -72,7 +73,7 @@ def test_every_front_end_builds_the_same_pipeline_from_the_same_config(config_fi
     expected = {"detector": "yunet", "score": 0.7, "every": 3, "min_face": 30, "max_faces": 4, "margin": 0.1,
                 "threads": 2, "flip": False, "window": 4, "threshold": 0.5, "max_age": 2.0}
     for front_end, got in settings.items():
-        assert Path(got.pop("model")).name == "ferlite_cnn48_s_int8.tflite", front_end
+        assert Path(got.pop("model")).name == "ferlite_cnn48_w_fer2013_int8.tflite", front_end
         assert got == expected, front_end
 
 
@@ -92,8 +93,14 @@ def test_options_default_to_the_config_so_no_default_is_written_twice():
     assert (defaults.tracking.window, defaults.detector.every) == (5, 5)
 
 
-def test_photos_get_no_smoothing_and_models_with_a_mirror_view_skip_flip():
-    config = load(system_path="/nonexistent").replace(classifier={"flip": True, "model": "fast"})
+def test_photos_get_no_smoothing_and_models_with_a_mirror_view_skip_flip(tmp_path):
+    """A model converted with --mirror holds its mirror view (its sidecar says views 2): flip is skipped for it."""
+    bundled = classifier_model()
+    mirrored = tmp_path / bundled.name
+    mirrored.write_bytes(bundled.read_bytes())
+    info = json.loads(bundled.with_suffix(".json").read_text())
+    mirrored.with_suffix(".json").write_text(json.dumps({**info, "views": 2}))
+    config = load(system_path="/nonexistent").replace(classifier={"flip": True, "model": str(mirrored)})
     parts = PipelineParts(config, "images")
     assert (parts.tracker.window, parts.tracker.max_age, parts.detector.name) == (1, 0.0, "yunet")
     assert parts.classifier.info.views == 2 and parts.classifier.flip is False

@@ -135,7 +135,7 @@ def test_converts_default_folder_is_ignored_by_git():
         pytest.skip("not a git checkout")
     ignored = subprocess.run(["git", "check-ignore", "-q", "models/ferlite_cnn48_w_int8.tflite"], cwd=ROOT)
     assert ignored.returncode == 0, "convert's default --out ./models must be ignored by git"
-    tracked = subprocess.run(["git", "check-ignore", "-q", "edge/models/ferlite_cnn48_w_int8.tflite"], cwd=ROOT)
+    tracked = subprocess.run(["git", "check-ignore", "-q", "edge/models/ferlite_cnn48_w_ferplus_int8.tflite"], cwd=ROOT)
     assert tracked.returncode == 1  # the bundled models stay tracked
 
 

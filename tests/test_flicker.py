@@ -1,5 +1,5 @@
 """Label hysteresis on real clips, through the real pipeline with the default config: the sample clip's camera
-man, at a threshold he hovers around, no longer flickers between sad and uncertain, the astronaut stays
+man, at a threshold he hovers around, no longer flickers between neutral and uncertain, the astronaut stays
 happy, and the kiosk clip's real changes of expression (at 10 s and 20 s, kiosk.truth.csv) still show within
 a second."""
 
@@ -37,9 +37,10 @@ def changes(points: list[tuple[float, str]]) -> int:
     return sum(a[1] != b[1] for a, b in zip(points, points[1:]))
 
 
-#: The bundled classifier reads the sample clip's camera man as sad at 0.60-0.69 (calibrated, smoothed): at the
-#: default threshold (0.45) nothing flickers; at this one he hovers around it.
-NEAR = "tracking.threshold=0.63"
+#: The bundled classifier reads the sample clip's camera man as neutral at about 0.7-0.8 (calibrated, smoothed): at
+#: the default threshold (0.45) nothing flickers; at this one he hovers around it (python bench/flicker.py
+#: --threshold 0.75: 111 label changes a minute without hysteresis, 10 with the defaults).
+NEAR = "tracking.threshold=0.75"
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ imports the real FER2013 / FER+ files from $FERLITE_DATA and checks the publishe
 from __future__ import annotations
 
 import gzip
+import json
 import hashlib
 import re
 import shutil
@@ -203,6 +204,9 @@ FERPLUS_VOTES = [
 ]
 FERPLUS_EXPECTED = {0: "happy", 1: "neutral", 4: "angry", 7: "sad", 8: "sad", 9: "surprise", 10: "contempt",
                     11: "neutral", 12: "happy"}
+#: FER+'s evaluation protocol on the same votes: single votes dropped, more than half of the rest needed (rows 4, 9
+#: and 11 are ties without a majority; row 7's lone neutral vote is dropped, so sad holds 7 of 9).
+FERPLUS_PROTOCOL = {0: "happy", 1: "neutral", 7: "sad", 8: "sad", 10: "contempt", 12: "happy"}
 VOTE_NAMES = ["neutral", "happy", "surprise", "sad", "angry", "disgust", "fear", "contempt", "unknown", "nf"]
 
 
@@ -247,14 +251,43 @@ def test_evaluation_reads_the_labels_the_import_writes(tmp_path, fer_csv, usage)
     ferplus = write_ferplus(tmp_path / "fer2013new.csv")
     rows = [i for i in sorted(FERPLUS_EXPECTED) if FER_ROWS[i][1] == usage]
 
-    data = load_fer_csv(src, usage, ferplus)
+    data = load_fer_csv(src, usage, ferplus, protocol=False)
 
     assert data.labels == [FERPLUS_EXPECTED[i] for i in rows]
-    assert data.name == f"fer2013.csv:{usage} (FER+ labels)"
+    assert data.name == f"fer2013.csv:{usage} (FER+ plurality labels)"
     expected_x = [np.array(pixels[i].split(), np.uint8).reshape(48, 48, 1) for i in rows]
     assert np.array_equal(data.x, np.stack(expected_x))
     plain = load_fer_csv(src, usage)
     assert plain.labels == [FER2013_NAMES[e] for e, u in FER_ROWS if u == usage]
+
+
+@pytest.mark.parametrize("usage", ["Training", "PublicTest"])
+def test_evaluation_follows_the_ferplus_protocol(tmp_path, fer_csv, usage):
+    """By default `--ferplus` labels faces as FER+'s published figures do (Barsoum et al. 2016): the emotion
+    holding more than half of the votes once single votes are dropped; ties and unknown / not-a-face left out."""
+    pytest.importorskip("pandas")
+    from ferlite.trainer.evaluate import load_fer_csv
+
+    src, _ = fer_csv
+    data = load_fer_csv(src, usage, write_ferplus(tmp_path / "fer2013new.csv"))
+    assert data.labels == [FERPLUS_PROTOCOL[i] for i in sorted(FERPLUS_PROTOCOL) if FER_ROWS[i][1] == usage]
+    assert data.name == f"fer2013.csv:{usage} (FER+ majority labels)"
+
+
+def test_evaluate_ferplus_reports_the_eight_class_figure(tmp_path, capsys, fer_csv):
+    """PublicTest's protocol faces here are one sad and one contempt face: the seven-class default is scored
+    on the sad face alone, and FER+'s eight-class figure counts the contempt face as wrong."""
+    pytest.importorskip("pandas")
+    src, _ = fer_csv
+    ferplus = write_ferplus(tmp_path / "fer2013new.csv")
+    rc, out, _ = run_cli(capsys, "evaluate", "--data", src, "--ferplus", ferplus, "--json", tmp_path / "r.json")
+    assert rc == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["n"] == 1 and result["skipped_unknown_label"] == 1
+    assert result["ferplus_protocol"] == {"classes": 8, "n": 2, "accuracy": result["accuracy"] / 2}
+    right = "100.00%" if result["accuracy"] else "0.00%"
+    assert (f"FER+ protocol, 8 classes: {result['accuracy'] / 2:.2%} of 2 faces; 7 classes (1 contempt faces "
+            f"left out): {right} of 1") in out
 
 
 def test_evaluate_ferplus_needs_a_fer2013_csv(tmp_path, capsys):

@@ -484,7 +484,7 @@ def test_check_prints_one_line_per_problem_and_exits_nonzero(tmp_path, capsys):
     assert main(["check", "--config", str(config)]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err == [f"ferlite check: model: classifier.model: {tmp_path / 'missing.tflite'}: no such model file, "
-                   "and not a bundled model (default, fast, ferplus)",
+                   "and not a bundled model (default (FER+ labels), fer2013 (FER2013 labels))",
                    f"ferlite check: source: {tmp_path / 'unplugged.avi'}: no such file"]
     assert main(["check", "--config", str(config), "--set", "detector.type=nope", "--set", "tracking.window=0"]) == 2
     err = capsys.readouterr().err.splitlines()

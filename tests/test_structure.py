@@ -61,7 +61,7 @@ def test_the_wheel_installs_one_top_level_name(tmp_path):
     top_level = next(n for n in names if n.endswith(".dist-info/top_level.txt"))
     assert zipfile.ZipFile(wheel).read(top_level).decode().split() == ["ferlite"]
     assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {"ferlite"}
-    assert "ferlite/edge/models/ferlite_cnn48_w_int8.tflite" in names
+    assert "ferlite/edge/models/ferlite_cnn48_w_ferplus_int8.tflite" in names
     assert "ferlite/edge/data/default.toml" in names
 
 

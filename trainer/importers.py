@@ -53,6 +53,20 @@ def ferplus_label(votes: dict[str, int], fer2013_label: str) -> str | None:
     return fer2013_label if fer2013_label in labels else labels[0]
 
 
+def ferplus_majority(votes: dict[str, int]) -> str | None:
+    """FER+'s evaluation label (Barsoum et al. 2016; microsoft/FERPlus ``majority`` mode): single votes are
+    dropped as outliers, and the face keeps the emotion holding more than half of the remaining votes; None
+    when no emotion does, or when that is unknown or not-a-face (such faces are left out of FER+'s figures)."""
+    kept = {k: v for k, v in votes.items() if v > 1}
+    total = sum(kept.values())
+    if total <= 0:
+        return None
+    top = max(kept, key=kept.get)
+    if 2 * kept[top] <= total or top not in FERPLUS_COLUMNS:
+        return None
+    return FERPLUS_COLUMNS[top]
+
+
 def read_ferplus(ferplus: Path, csv_path: Path, df):
     """FER+'s ``fer2013new.csv`` as a DataFrame, checked to line up row by row with FER2013's csv ``df``."""
     import pandas as pd

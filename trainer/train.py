@@ -6,7 +6,7 @@ config.json, metrics.csv (one row per epoch) and state.json. Checkpoints are wri
 of the best and last models are re-estimated on the clean training faces (trainer/recalibrate.py) and
 the better of the two becomes best.keras if it is at least as good as before; with --swa N, so does the
 average of the last N epochs' weights when it scores higher (trainer/swa.py). Fine-tune the bundled model on a
-small data set of your own with --init bundled (--init fast for the small model): lower learning rate,
+small data set of your own with --init bundled (the default, FER+ labels; --init fer2013 for FER2013's): lower learning rate,
 fewer epochs (see --help defaults), the init model's classes kept and a hold-out that suits one person
 (trainer/finetune.py). With KERAS_BACKEND=jax (a GPU machine without TensorFlow) it trains on Keras's JAX
 backend, the batches coming from trainer/batches.py instead of tf.data.
@@ -323,9 +323,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --swa: the constant learning rate of the averaged epochs (0 = the cosine's own)")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0 = all cores)")
-    p.add_argument("--init", default="", metavar="bundled|fast|ferplus|PATH",
-                   help="fine-tune: start from a bundled model (bundled or default; fast for the small one; "
-                        "ferplus) or a .keras file")
+    p.add_argument("--init", default="", metavar="bundled|fer2013|PATH",
+                   help="fine-tune: start from a bundled model (bundled or default: FER+ labels; fer2013: "
+                        "FER2013 labels) or a .keras file")
     p.add_argument("--no-recalibrate", dest="recalibrate", action="store_false",
                    help="keep the batch-norm statistics of training (by default they are re-estimated on the "
                         "clean training faces at the end)")

@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 class ExpressionClassifier:
     """``classify(face)`` takes a face crop (grey or BGR, any size; resized to the model's input) and
     returns a :class:`Prediction`. ``flip=True`` averages the face and its mirror image (two invokes), unless
-    the model already classifies the mirror image itself (its sidecar's ``views`` >= 2, as for the bundled
-    fast model): then flipping would double the time for the same output, so it is skipped (``flip_skipped``)."""
+    the model already classifies the mirror image itself (its sidecar's ``views`` >= 2):
+    then flipping would double the time for the same output, so it is skipped (``flip_skipped``)."""
 
     def __init__(self, model_path: str | Path | None = None, *, num_threads: int = 1, flip: bool = False,
                  backend: str | None = None):

@@ -9,8 +9,8 @@
 #   3. inside the rootfs, offline: install.sh --no-picamera2 --wheels DIR --from ferlite.whl, twice
 #      (the second run must keep a local edit of the config), then checks of the venv, user, config and unit;
 #   4. inside: the edge tests that need no TensorFlow; `ferlite recognize` on the sample clip's first frames
-#      and the sample photo (faces compared with an x86 run by IoU); the three bundled int8 classifiers (default,
-#      fast, ferplus) on 144 fixed input tensors, compared with x86 (computed here with the calling venv's python):
+#      and the sample photo (faces compared with an x86 run by IoU); the two bundled int8 classifiers (default,
+#      FER+ labels; fer2013) on 144 fixed input tensors, compared with x86 (computed here with the calling venv's python):
 #      the raw int8 outputs must be byte-identical, with LiteRT's default kernels (XNNPACK, what ferlite
 #      runs; 1 and 2 threads) and its reference kernels. (The models end at their logits: TFLite's int8
 #      softmax kernel rounds differently on arm64, so ferlite applies softmax in float; those float
@@ -234,7 +234,7 @@ ARM_WHL=/tmp/wheels/$(basename "$FERLITE_WHL")
 stage "x86 reference: int8 outputs, recognize"
 IO=$WORK/io
 mkdir -p "$IO"
-INT8_MODELS="ferlite_cnn48_w_int8 ferlite_cnn48_s_int8 ferlite_cnn48_w_ferplus_int8"  # the bundled classifiers: default, fast, ferplus
+INT8_MODELS="ferlite_cnn48_w_ferplus_int8 ferlite_cnn48_w_fer2013_int8"  # the bundled classifiers: default (FER+ labels), fer2013
 cat > "$IO/int8.py" <<'EOF'
 """The bundled int8 classifiers on fixed inputs, on two machines.
 
@@ -257,7 +257,7 @@ import numpy as np
 io, mode = Path(__file__).parent, sys.argv[1]
 
 
-def bundled_model(name: str = "ferlite_cnn48_w_int8.tflite") -> Path:
+def bundled_model(name: str = "ferlite_cnn48_w_ferplus_int8.tflite") -> Path:
     return Path(name) if Path(name).is_file() else Path(str(files("ferlite.edge") / "models" / name))
 
 
@@ -357,7 +357,7 @@ EOF
 # The model from the wheel that aarch64 installs (the repository's copy may change during a run).
 mkdir -p "$IO/model"
 "$PYTHON" -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [open(sys.argv[2] + "/" + n.split("/")[-1], "wb").write(z.read(n)) for n in z.namelist() if n.startswith("ferlite/edge/models/ferlite_cnn48") and "_int8." in n]' "$FERLITE_WHL" "$IO/model"
-(cd "$WORK" && "$PYTHON" "$IO/int8.py" prepare "$REPO/tests/data/faces/images" "$N_FACES" "$IO/model/ferlite_cnn48_w_int8.tflite") \
+(cd "$WORK" && "$PYTHON" "$IO/int8.py" prepare "$REPO/tests/data/faces/images" "$N_FACES" "$IO/model/ferlite_cnn48_w_ferplus_int8.tflite") \
     || fail "x86: preparing the input tensors failed"
 for M in $INT8_MODELS; do
     (cd "$WORK" && "$PYTHON" "$IO/int8.py" run "$IO/model/$M.tflite") || fail "x86: the int8 classifier run ($M) failed"
