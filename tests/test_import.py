@@ -7,8 +7,8 @@ imports the real FER2013 / FER+ files from $FERLITE_DATA and checks the publishe
 from __future__ import annotations
 
 import gzip
-import json
 import hashlib
+import json
 import re
 import shutil
 from pathlib import Path

@@ -62,7 +62,8 @@ def test_a_file_of_that_name_wins_over_a_bundled_name(tmp_path, monkeypatch):
 
 
 def test_unknown_model_is_a_clear_error(tmp_path, monkeypatch, capsys):
-    message = r"fsat: no such model file, and not a bundled model \(default \(FER\+ labels\), fer2013 \(FER2013 labels\)\)"
+    message = (r"fsat: no such model file, and not a bundled model "
+               r"\(default \(FER\+ labels\), fer2013 \(FER2013 labels\)\)")
     with pytest.raises(ModelLoadError, match=message):
         classifier_model("fsat")
     monkeypatch.chdir(tmp_path)
@@ -119,7 +120,8 @@ def test_bundled_sidecars_name_no_absolute_path():
             assert not (PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute()), (path.name, text)
         data = info.get("metrics", {}).get("data", "")
         assert "/" not in data and "\\" not in data, (path.name, data)
-    assert json.loads(classifier_model().with_suffix(".json").read_text())["metrics"]["data"] == "fer2013-ferplus7:PublicTest"
+    sidecar = json.loads(classifier_model().with_suffix(".json").read_text())
+    assert sidecar["metrics"]["data"] == "fer2013-ferplus7:PublicTest"
 
 
 def test_temperature_scaling_finds_how_overconfident_a_model_is():

@@ -5,11 +5,11 @@ config.json, metrics.csv (one row per epoch) and state.json. Checkpoints are wri
 --resume RUN_DIR continues an interrupted run where it stopped. At the end, the batch-norm statistics
 of the best and last models are re-estimated on the clean training faces (trainer/recalibrate.py) and
 the better of the two becomes best.keras if it is at least as good as before; with --swa N, so does the
-average of the last N epochs' weights when it scores higher (trainer/swa.py). Fine-tune the bundled model on a
-small data set of your own with --init bundled (the default, FER+ labels; --init fer2013 for FER2013's): lower learning rate,
-fewer epochs (see --help defaults), the init model's classes kept and a hold-out that suits one person
-(trainer/finetune.py). With KERAS_BACKEND=jax (a GPU machine without TensorFlow) it trains on Keras's JAX
-backend, the batches coming from trainer/batches.py instead of tf.data.
+average of the last N epochs' weights when it scores higher (trainer/swa.py). Fine-tune the bundled model
+on a small data set of your own with --init bundled (the default, FER+ labels; --init fer2013 for FER2013's):
+lower learning rate, fewer epochs (see --help defaults), the init model's classes kept and a hold-out that
+suits one person (trainer/finetune.py). With KERAS_BACKEND=jax (a GPU machine without TensorFlow) it trains
+on Keras's JAX backend, the batches coming from trainer/batches.py instead of tf.data.
 """
 
 from __future__ import annotations
