@@ -266,7 +266,7 @@ def test_fd2_is_swapped_by_one_thread_at_a_time():
     import os
     import threading
 
-    from ferlite.edge.sources.decodelog import native_output
+    from ferlite.edge.imagefiles.decodelog import native_output
     from ferlite.quiet import native_logging_silenced
 
     before = os.fstat(2)

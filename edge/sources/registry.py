@@ -26,8 +26,8 @@ from pathlib import Path
 
 import cv2
 
+from ferlite.edge.imagefiles.imageio import read_image
 from ferlite.edge.sources.frames import Frame, FrameSource, _bgr, _Source
-from ferlite.edge.sources.imageio import read_image
 from ferlite.edge.sources.listing import IMAGE_EXTENSIONS, Listing, list_folder, list_paths
 from ferlite.edge.sources.picamera import PiCameraSource
 from ferlite.errors import ImageReadError, SourceError, UsageError
