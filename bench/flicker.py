@@ -94,7 +94,7 @@ def measure(replayed, seconds: float, changes_at: list[float]) -> dict[str, floa
 
 
 def looped(frames, labels, minutes: float, fps: float, threshold: float) -> None:
-    """The service's looped run of the sample clip, without and with hysteresis (the README's table)."""
+    """The service's looped run of the sample clip, without and with hysteresis (the table in docs/recognize.md)."""
     print(f"sample clip looped for {minutes:g} min at {fps:g} frames/s, threshold {threshold:g}:")
     counts = {}
     for name, hold, margin in (("without hysteresis", 0.0, 0.0), ("default", 0.3, 0.05)):

@@ -2,7 +2,7 @@
 
     python bench/make_kiosk_clip.py edge/data/kiosk.mp4
 
-It stands in for a recording of someone in front of a kiosk camera, so that the README's own-data journey
+It stands in for a recording of someone in front of a kiosk camera, so that the own-data journey of docs/fine-tuning.md
 (`ferlite capture` with its default countdown, count and interval, then faces, train, evaluate, convert,
 recognize) runs on a fresh clone. The faces are one person's real photos: the Alvaro_Uribe crops of
 tests/data/faces (muxspace/facial_expressions, Apache-2.0 repository, research use), upscaled and pasted

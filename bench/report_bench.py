@@ -3,7 +3,7 @@
     python bench/report_bench.py [--days 365] [--runs 3] [--out runs/bench/report]
 
 Generates (once; reused while --days matches) a log with the service's own schema, about 14 MB a day as the
-service writes at 5 faces/s (``ferlite.trainer.logsynth``: one kiosk camera, visitors through the day, a row
+service writes at 5 faces/s (``ferlite.edge.logbook.synth``: one kiosk camera, visitors through the day, a row
 per face per second, the tracker's ids restarting with the service every 30 days). Then times the `ferlite
 report` command (a subprocess, imports included): the whole log with the page cache emptied for the file first
 (cold: the first read after copying a log off a device), then warm (median of --runs), the last day, and the
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ferlite.trainer.logsynth import write_synthetic_log  # noqa: E402
+from ferlite.edge.logbook.synth import write_synthetic_log  # noqa: E402
 
 
 def log_days(db: Path) -> int | None:

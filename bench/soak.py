@@ -1,6 +1,6 @@
 """Soak: `ferlite run` on the looping sample clip for a while, its resident memory sampled.
 
-    python bench/soak.py --minutes 10            # what the README quotes; .ci/run adds --max-growth 5
+    python bench/soak.py --minutes 10            # what docs/service.md quotes; .ci/run adds --max-growth 5
     python bench/soak.py --minutes 1440          # 24 hours (on a Pi: run it inside tmux, or as a unit)
 
 Samples VmRSS of the service every --every seconds. Resident memory swings by about 20 MB as the clip loops

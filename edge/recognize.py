@@ -155,8 +155,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _files_part(source, context, processed: int) -> str:
     """For photos: how many were processed, skipped (by reason, listed in OUT/skipped.csv) and ignored."""
+    from ferlite.edge.imagefiles.imageio import reason_kind
     from ferlite.edge.outputs.files import write_skipped
-    from ferlite.edge.sources.imageio import reason_kind
     from ferlite.tables import format_counts
 
     skipped, ignored = source.skipped, source.ignored

@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("ferlite.edge.bench", "per-stage latency and frames/s of the pipeline on this machine"),
     "run": ("ferlite.edge.service.run", "run as a service: camera -> expressions -> SQLite log, with systemd notify"),
     "check": ("ferlite.edge.service.check", "check config, camera, model and one frame, as the service would run"),
-    "report": ("ferlite.trainer.logreport", "look back at a device's expression log: tables, csv, plots, html"),
+    "report": ("ferlite.edge.logbook.report", "look back at a device's expression log: tables, csv, plots, html"),
 }
 
 EPILOG = """\

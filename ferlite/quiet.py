@@ -5,7 +5,7 @@ That logging is written by native code straight to file descriptor 2 (some of it
 importing TensorFlow and running the TFLite converter. Python exceptions are unaffected (they are printed
 after the block ends). With ``ferlite -v`` (the root logger at DEBUG) nothing is silenced.
 
-Whoever points fd 2 elsewhere holds :data:`FD2_LOCK` meanwhile (here, and ``edge/sources/decodelog.py``
+Whoever points fd 2 elsewhere holds :data:`FD2_LOCK` meanwhile (here, and ``edge/imagefiles/decodelog.py``
 around image decodes), so that two threads never swap it at once and leave stderr pointing nowhere.
 """
 

@@ -4,7 +4,7 @@
 
 With no names, all of notebooks/*.ipynb. A failing cell stops its notebook with the cell's traceback and the
 command exits non-zero. Outputs are not written back (the notebooks are committed without them). --figures
-DIR copies the PNG files a notebook saves under figures/ into DIR: the README's plot is regenerated with
+DIR copies the PNG files a notebook saves under figures/ into DIR: docs/notebooks.md's plot is regenerated with
 
     python notebooks/run_notebooks.py 02_device_log.ipynb --figures docs
 

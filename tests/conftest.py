@@ -1,4 +1,7 @@
-"""Shared pytest configuration: the ``--runslow`` option and the ``shared_data`` fixture."""
+"""Shared pytest configuration: the ``shared_data`` fixture.
+
+Tests marked ``slow`` (TensorFlow training, systemd, live services, notebooks, emulation, fresh installs) run
+with the rest: ``python -m pytest -ra`` runs everything, ``python -m pytest -m "not slow"`` is the quick run."""
 
 from __future__ import annotations
 
@@ -6,19 +9,6 @@ import os
 from pathlib import Path
 
 import pytest
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--runslow"):
-        return
-    skip_slow = pytest.mark.skip(reason="slow test: run with --runslow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip_slow)
 
 
 @pytest.fixture(scope="session")

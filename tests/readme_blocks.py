@@ -1,9 +1,10 @@
-"""The README's console examples, held to the real output of the commands they show.
+"""The console examples of the README and the docs pages, held to the real output of the commands they show.
 
 A console block is the fenced ``console`` block that follows a marker comment ``<!-- console: NAME -->`` in
-README.md. A test runs the block's commands, builds the block from their real output (``$ command`` lines,
-each followed by what it printed) and compares it with the README's, timings masked: durations, rates and
-the model's latency vary from run to run; every other figure must match. ``FERLITE_UPDATE_DOCS=1`` makes the
+README.md or a page of docs/ (each NAME once in all of them). A test runs the block's commands, builds the
+block from their real output (``$ command`` lines, each followed by what it printed) and compares it with the
+documented one, timings masked: durations, rates and the model's latency vary from run to run; every other
+figure must match. ``FERLITE_UPDATE_DOCS=1`` makes the
 test rewrite the block from the run instead (then review the diff and commit it).
 """
 
@@ -13,7 +14,21 @@ import os
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+
+
+def pages() -> list[Path]:
+    """README.md and the docs pages: the files whose console blocks are checked."""
+    return [README, *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def page_of(name: str) -> Path:
+    """The one page that holds the console block NAME."""
+    marker = f"<!-- console: {name} -->"
+    found = [page for page in pages() if marker in page.read_text()]
+    assert len(found) == 1, f"console block {name!r} is in {len(found)} pages, not one: {found}"
+    return found[0]
 
 #: Figures that change from run to run: durations and rates. Masked on both sides before comparing.
 TIMINGS = re.compile(r"\d+(\.\d+)?\s?(ms|s|min|frames/s|img/s)\b")
@@ -48,7 +63,7 @@ def run_commands(commands: list[str], home: Path) -> list[tuple[str, str]]:
     from ferlite.cli import main
 
     if not (home / "edge").exists():
-        (home / "edge").symlink_to(README.parent / "edge")
+        (home / "edge").symlink_to(ROOT / "edge")
     old = Path.cwd()
     os.chdir(home)
     runs = []
@@ -65,15 +80,17 @@ def run_commands(commands: list[str], home: Path) -> list[tuple[str, str]]:
 
 
 def check(name: str, runs: list[tuple[str, str]]) -> None:
-    """Assert that the README's block NAME is what ``runs`` printed (timings masked), or rewrite it when
+    """Assert that the documented block NAME is what ``runs`` printed (timings masked), or rewrite it when
     FERLITE_UPDATE_DOCS=1."""
-    text = README.read_text()
+    page = page_of(name)
+    text = page.read_text()
     start, end = block_span(text, name)
     actual = render(runs)
     if os.environ.get("FERLITE_UPDATE_DOCS") == "1":
-        README.write_text(text[:start] + actual + text[end:])
+        page.write_text(text[:start] + actual + text[end:])
         return
     documented = text[start:end]
     assert mask(documented) == mask(actual), (
-        f"README.md's console block {name!r} no longer matches what its commands print; rerun this test with "
-        f"FERLITE_UPDATE_DOCS=1 to rewrite it, and review the diff.\n--- README\n{documented}\n--- actual\n{actual}")
+        f"{page.relative_to(ROOT)}'s console block {name!r} no longer matches what its commands print; rerun this "
+        f"test with FERLITE_UPDATE_DOCS=1 to rewrite it, and review the diff.\n--- documented\n{documented}\n"
+        f"--- actual\n{actual}")

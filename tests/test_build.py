@@ -175,9 +175,9 @@ def test_the_service_chooses_its_outputs_from_the_config(config_file, tmp_path, 
     assert (tmp_path / "log.db").exists()
 
 
-def test_readme_python_example_runs_as_written(monkeypatch, capsys):
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"From Python.*?```python\n(.*?)```", readme, re.S).group(1)
+def test_docs_python_example_runs_as_written(monkeypatch, capsys):
+    page = (ROOT / "docs" / "recognize.md").read_text()
+    block = re.search(r"From Python.*?```python\n(.*?)```", page, re.S).group(1)
     monkeypatch.chdir(ROOT)
-    exec(compile(block, "README.md", "exec"), {})
+    exec(compile(block, "docs/recognize.md", "exec"), {})
     assert re.search(r"^\d+ faces in \d+ frames: \{'happy': \d+", capsys.readouterr().out, re.M)

@@ -12,8 +12,8 @@ import pytest
 
 from ferlite.edge.detection.align import align_crop, eye_angle
 from ferlite.edge.detection.registry import DETECTORS, create_detector
+from ferlite.edge.imagefiles.imageio import read_image
 from ferlite.edge.results import Face
-from ferlite.edge.sources.imageio import read_image
 from ferlite.errors import UsageError
 
 PHOTOS = Path(__file__).parent / "data" / "photos"

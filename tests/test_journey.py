@@ -1,7 +1,7 @@
-"""Your own kiosk, end to end, as the README's "Fine-tune on your own faces" shows it: capture from the bundled
+"""Your own kiosk, end to end, as docs/fine-tuning.md shows it: capture from the bundled
 kiosk clip with capture's defaults, faces (some frames have nobody in view), fine-tune the bundled model,
-evaluate, convert, recognize with the result. The commands are the README's, run in a fresh folder through
-``ferlite.cli.main``; their output must be the README's (tests/readme_blocks.py; timings masked).
+evaluate, convert, recognize with the result. The commands are the page's, run in a fresh folder through
+``ferlite.cli.main``; their output must be the page's (tests/readme_blocks.py; timings masked).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 import readme_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
+BLOCK = "own-faces"  # the console block of docs/fine-tuning.md
 COMMANDS = [
     "ferlite capture --source edge/data/kiosk.mp4 --subject alvaro --expressions happy,surprise,neutral "
     "--out data/kiosk",
@@ -29,7 +30,7 @@ SEVEN = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 @pytest.fixture(scope="module")
 def journey(tmp_path_factory):
-    """Run the README's commands in a fresh folder (with edge/ beside them, as in a clone); their outputs."""
+    """Run the page's commands in a fresh folder (with edge/ beside them, as in a clone); their outputs."""
     home = tmp_path_factory.mktemp("kiosk")
     return home, readme_blocks.run_commands(COMMANDS, home)
 
@@ -93,5 +94,5 @@ def test_recognize_with_the_fine_tuned_model(journey):
     assert {"happy", "neutral"} <= {f["label"] for f in faces}
 
 
-def test_the_readme_shows_this_output(journey):
-    readme_blocks.check("own-faces", journey[1])
+def test_the_docs_show_this_output(journey):
+    readme_blocks.check(BLOCK, journey[1])

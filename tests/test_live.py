@@ -231,7 +231,7 @@ def test_broker_down_is_not_fatal_and_two_devices_share_a_broker(tmp_path):
             for dev in ("dev1", "dev2"):
                 sub.wait_for(f"ferlite/{dev}/availability", lambda p: p == "online")
                 sub.wait_for(f"ferlite/{dev}/events")
-            fleet_out = fleet.communicate(timeout=60)[0]  # the README's fleet recipe: one table, both devices
+            fleet_out = fleet.communicate(timeout=60)[0]  # docs/live-outputs.md's fleet recipe: one table, both devices
             assert "dev1: " in fleet_out and "dev2: " in fleet_out, fleet_out
             broker.stop()  # the broker goes away mid-run ...
             time.sleep(3)

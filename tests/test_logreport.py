@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("pandas", reason="ferlite report needs the train extra (pandas, matplotlib)")
-pytest.importorskip("matplotlib", reason="ferlite report needs the train extra (pandas, matplotlib)")
+pytest.importorskip("pandas", reason="ferlite report needs the report extra (pandas, matplotlib)")
+pytest.importorskip("matplotlib", reason="ferlite report needs the report extra (pandas, matplotlib)")
 
 from ferlite.cli import main  # noqa: E402
 
@@ -132,8 +132,8 @@ def test_plots_are_pngs_and_the_html_page_is_self_contained(service_log, tmp_pat
 
 
 def test_python_api_is_the_commands_and_render_html_is_pure(service_log, tmp_path):
-    from ferlite.trainer.logread import load_log, read_rows
-    from ferlite.trainer.logreport import render_html, report_html, summarize
+    from ferlite.edge.logbook.read import load_log, read_rows
+    from ferlite.edge.logbook.report import render_html, report_html, summarize
 
     before = service_log.stat().st_mtime_ns, service_log.read_bytes()
     df = load_log(service_log)
@@ -146,7 +146,7 @@ def test_python_api_is_the_commands_and_render_html_is_pure(service_log, tmp_pat
     assert report_html(service_log, "24h").count("data:image/png;base64,") == 4
     assert "no rows since 2099-01-01 00:00:00" in report_html(service_log, "2099-01-01")
     # cheap to import: a web server may import it on every start without pandas or matplotlib
-    code = ("import sys, ferlite.trainer.logreport; "
+    code = ("import sys, ferlite.edge.logbook.report; "
             "print(sorted(m for m in ('pandas', 'matplotlib', 'numpy') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]"
@@ -213,9 +213,9 @@ def synthetic_log(path: Path, rows: list[tuple]) -> Path:
 
 
 def test_chunks_sources_restarted_ids_and_other_labels(tmp_path, monkeypatch):
-    from ferlite.trainer import logscan
-    from ferlite.trainer.logread import load_log
-    from ferlite.trainer.logreport import summarize
+    from ferlite.edge.logbook import scan as logscan
+    from ferlite.edge.logbook.read import load_log
+    from ferlite.edge.logbook.report import summarize
 
     t0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
     rows = [(t0 + i, "cam0", 1, "happy" if i % 3 else "sad") for i in range(100)]  # 100 s, face 1 of cam0
@@ -255,7 +255,7 @@ def read_only_folder(tmp_path):
 
 
 def test_a_log_on_a_read_only_mount_is_read_without_its_wal(read_only_folder, tmp_path, caplog):
-    from ferlite.trainer.logread import load_log
+    from ferlite.edge.logbook.read import load_log
 
     db = synthetic_log(tmp_path / "log.db", [(1_700_000_000.0 + i, "cam0", 1, "happy") for i in range(50)])
     writer = sqlite3.connect(db)  # rows committed to the WAL but not yet checkpointed into the file

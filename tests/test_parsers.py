@@ -1,5 +1,5 @@
 """Property-based tests (hypothesis) of the parsers that read what users hand ferlite: image headers and image
-files (edge/sources/probe.py, imageio.py), manifests (trainer/dataset.py) and --set options (edge/configfile.py).
+files (edge/imagefiles/probe.py, imageio.py), manifests (trainer/dataset.py) and --set options (edge/configfile.py).
 
 Inputs are arbitrary bytes, arbitrary bytes after a real signature, and real small images of every format cut
 short, with bits flipped, bytes overwritten, header fields set to extreme values and data appended. Whatever
@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 
 from ferlite.edge.config import SECTIONS
 from ferlite.edge.configfile import parse_overrides
-from ferlite.edge.sources.headers import ImageInfo
-from ferlite.edge.sources.imageio import LoadedImage, read_image
-from ferlite.edge.sources.probe import check_data, probe
+from ferlite.edge.imagefiles.headers import ImageInfo
+from ferlite.edge.imagefiles.imageio import LoadedImage, read_image
+from ferlite.edge.imagefiles.probe import check_data, probe
 from ferlite.errors import DatasetError, ImageReadError
 from ferlite.trainer import dataset
 

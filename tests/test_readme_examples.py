@@ -1,7 +1,8 @@
-"""The README's console examples that need no shared data, run as written in a fresh folder; their output must
-be the README's (timings masked; tests/readme_blocks.py, FERLITE_UPDATE_DOCS=1 rewrites them). The own-data
-journey's block is checked by tests/test_journey.py; the FER2013 import, which reads the shared data set at
-the README's ../shared path, only when FERLITE_DATA names it (FER2013 and FER+, about 30-80 s each)."""
+"""The console examples of the README and docs/ that need no shared data, run as written in a fresh folder; their
+output must be the documented one (timings masked; tests/readme_blocks.py, FERLITE_UPDATE_DOCS=1 rewrites them).
+The own-data journey's block is checked by tests/test_journey.py; the FER2013 import (docs/collect.md), which
+reads the shared data set at the docs' ../shared path, only when FERLITE_DATA names it (FER2013 and FER+, about
+30-80 s each)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,6 @@ def test_readme_import_output_is_real(name, shared_data: Path, tmp_path):
         if not (shared_data / "fer2013" / needed).is_file():
             pytest.skip(f"no fer2013/{needed} under FERLITE_DATA={shared_data}")
     (tmp_path / "shared").mkdir()
-    (tmp_path / "shared" / "data").symlink_to(shared_data.resolve())  # the README's ../shared/data
+    (tmp_path / "shared" / "data").symlink_to(shared_data.resolve())  # the docs' ../shared/data
     (tmp_path / "clone").mkdir()
     readme_blocks.check(name, readme_blocks.run_commands([SHARED_EXAMPLES[name]], tmp_path / "clone"))

@@ -30,8 +30,8 @@ from ferlite.edge.detection.registry import create_detector
 from ferlite.edge.outputs.files import ListSink
 from ferlite.edge.pipeline import Pipeline, run
 from ferlite.edge.results import UNCERTAIN, to_dataframe
+from ferlite.edge.sources.capture import UsbCameraSource, VideoFileSource
 from ferlite.edge.sources.picamera import PiCameraSource
-from ferlite.edge.sources.registry import UsbCameraSource, VideoFileSource
 from ferlite.edge.tracking import Tracker, iou
 
 EDGE_DATA = Path(__file__).resolve().parents[1] / "edge" / "data"

@@ -12,16 +12,11 @@ import pytest
 from fakes import clip_frames, frame_index, write_clip
 from fakes.picamera2 import Picamera2, make_picamera2
 
+from ferlite.edge.sources.capture import StreamSource, UsbCameraSource, VideoFileSource
+from ferlite.edge.sources.frames import FrameSource
+from ferlite.edge.sources.images import ImageSource
 from ferlite.edge.sources.picamera import PiCameraSource
-from ferlite.edge.sources.registry import (
-    SOURCES,
-    FrameSource,
-    ImageSource,
-    StreamSource,
-    UsbCameraSource,
-    VideoFileSource,
-    open_source,
-)
+from ferlite.edge.sources.registry import SOURCES, open_source
 from ferlite.errors import SourceError, UsageError
 
 FPS = 15
@@ -191,7 +186,7 @@ def test_fake_yuv420_layout_and_request_rules():
 
 
 def test_image_source_skips_unreadable(image_folder, caplog):
-    caplog.set_level(logging.WARNING, logger="ferlite.edge.sources.registry")
+    caplog.set_level(logging.WARNING, logger="ferlite.edge.sources.images")
     with ImageSource(image_folder) as source:
         frames = list(source)
     assert [f.path.rsplit("/", 1)[-1] for f in frames] == ["a.png", "b.jpg", "d.png"]
@@ -202,9 +197,9 @@ def test_image_source_skips_unreadable(image_folder, caplog):
 
 
 def test_many_unreadable_photos_are_named_a_few_times_then_counted(tmp_path, caplog):
-    from ferlite.edge.sources.registry import SHOWN_SKIPS
+    from ferlite.edge.sources.images import SHOWN_SKIPS
 
-    caplog.set_level(logging.DEBUG, logger="ferlite.edge.sources.registry")
+    caplog.set_level(logging.DEBUG, logger="ferlite.edge.sources.images")
     cv2.imwrite(str(tmp_path / "good.png"), np.zeros((8, 8, 3), np.uint8))
     for i in range(10):
         (tmp_path / f"bad{i}.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
@@ -266,7 +261,7 @@ def test_fd2_is_swapped_by_one_thread_at_a_time():
     import os
     import threading
 
-    from ferlite.edge.sources.decodelog import native_output
+    from ferlite.edge.imagefiles.decodelog import native_output
     from ferlite.quiet import native_logging_silenced
 
     before = os.fstat(2)

@@ -99,7 +99,7 @@ class ImageWriter:
         pixels a side), with OpenCV's complaint caught."""
         import cv2
 
-        from ferlite.edge.sources.decodelog import clean, native_output
+        from ferlite.edge.imagefiles.decodelog import clean, native_output
 
         error = ""
         with native_output() as said:

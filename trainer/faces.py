@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from ferlite.edge.config import ClassifierConfig, DetectorConfig
-from ferlite.edge.sources.imageio import DEFAULT_MAX_PIXELS
+from ferlite.edge.imagefiles.imageio import DEFAULT_MAX_PIXELS
 from ferlite.errors import DatasetError, ImageReadError, UsageError
 from ferlite.trainer import dataset
 
@@ -70,7 +70,7 @@ def process(root: Path, row: dict, out: Path, detector, opts: argparse.Namespace
     import cv2
 
     from ferlite.edge.detection.align import align_crop, eye_angle
-    from ferlite.edge.sources.imageio import read_image
+    from ferlite.edge.imagefiles.imageio import read_image
 
     base = {k: row.get(k, "") for k in ("label", "split", "source", "subject")}
     base["src"] = row["src"]

@@ -154,7 +154,7 @@ def import_fer2013(csv_path: Path, out: Path, ferplus: Path | None, source: str 
 
 def _copy_image(src: Path, out: Path, rel: Path) -> dict:
     """Check an image and copy its bytes into the data set; ImageReadError (a one-line reason) if unusable."""
-    from ferlite.edge.sources.imageio import decode_image, read_bytes
+    from ferlite.edge.imagefiles.imageio import decode_image, read_bytes
 
     data = read_bytes(src)
     img = decode_image(data)
@@ -343,7 +343,7 @@ def run(args: argparse.Namespace) -> int:
 def _skipped_part(out: Path, source: str, bad: list[tuple[str, str]], ignored: Counter) -> str:
     """``; skipped 3 bad files (0-byte file 2, ...; listed in OUT/skipped_SOURCE.csv); ignored 2 entries
     (...)``, and the skipped files written to that csv (path, reason)."""
-    from ferlite.edge.sources.imageio import reason_kind
+    from ferlite.edge.imagefiles.imageio import reason_kind
 
     text = ""
     if bad:

@@ -153,7 +153,7 @@ class AnnotatedSink(_Sink):
         65,500 pixels wide, a GIF, a PGM of a colour image); written by Python, so names that are not UTF-8 work."""
         import cv2
 
-        from ferlite.edge.sources.decodelog import native_output
+        from ferlite.edge.imagefiles.decodelog import native_output
 
         for ext, target in ((Path(name).suffix.lower(), name), (".png", f"{name}.png")):
             with native_output():  # OpenCV's complaint about a format that cannot hold the image

@@ -96,8 +96,8 @@ async def events(sink: HttpSink, request: web.Request) -> web.StreamResponse:
 
 
 async def history(sink: HttpSink, request: web.Request) -> web.Response:
-    from ferlite.edge.outputs.history import bucket_seconds
-    from ferlite.edge.outputs.history import history as read_history
+    from ferlite.edge.logbook.history import bucket_seconds
+    from ferlite.edge.logbook.history import history as read_history
     from ferlite.times import parse_time
 
     if sink.log_path is None:
@@ -115,13 +115,13 @@ async def history(sink: HttpSink, request: web.Request) -> web.Response:
 
 
 async def report(sink: HttpSink, request: web.Request) -> web.Response:
-    """The `ferlite report` page of the last day, when the workstation extra (pandas, matplotlib) is here."""
+    """The `ferlite report` page of the last day, when the report extra (pandas, matplotlib) is here."""
     if sink.log_path is None:
         return web.json_response({"error": "no expression log: add \"sqlite\" to [outputs] run"}, status=404)
     try:
-        from ferlite.trainer.logreport import report_html
+        from ferlite.edge.logbook.report import report_html
     except ImportError as exc:
-        return web.Response(status=501, text=f"the report needs the train extra (pip install 'ferlite[train]'): "
+        return web.Response(status=501, text=f"the report needs the report extra (pip install 'ferlite[report]'): "
                                              f"{exc}")
     try:
         html = await asyncio.get_running_loop().run_in_executor(None, report_html, sink.log_path, "24h")

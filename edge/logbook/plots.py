@@ -1,4 +1,4 @@
-"""The plots of ``ferlite report`` (:mod:`ferlite.trainer.logreport`), as matplotlib figures or PNG bytes.
+"""The plots of ``ferlite report`` (:mod:`ferlite.edge.logbook.report`), as matplotlib figures or PNG bytes.
 
 Figures are built with ``matplotlib.figure.Figure`` (no pyplot, no global state), so a web server or a
 notebook can call these functions from any thread. matplotlib is imported only inside the functions.
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ferlite.trainer.logreport import LogReport
+    from ferlite.edge.logbook.report import LogReport
 
 #: One colour per expression, the same in every plot.
 COLOURS = {"angry": "#d62728", "disgust": "#8c9a2b", "fear": "#9467bd", "happy": "#f2b701", "sad": "#1f77b4",

@@ -1,12 +1,12 @@
 """Read any image file into 8-bit BGR, or say in one line why it cannot be used.
 
 ``read_image(path)`` opens the file without blocking (a FIFO never hangs the batch) and refuses anything
-that is not a regular file; it reads the first 64 KiB, probes the header (:mod:`ferlite.edge.sources.probe`)
+that is not a regular file; it reads the first 64 KiB, probes the header (:mod:`ferlite.edge.imagefiles.probe`)
 and refuses a format OpenCV should not decode or a size over ``max_pixels`` before reading the rest, and
 never reads more than ``max_bytes``. ``decode_image(data)`` probes again, checks that the data can hold what
 the header claims (truncated files, lying headers), decodes straight to 8-bit BGR (so a 16-bit RGBA file
 costs no more memory than an 8-bit one) with whatever the native decoders print caught
-(:mod:`ferlite.edge.sources.decodelog`): a libjpeg or libpng complaint about the data becomes the reason the
+(:mod:`ferlite.edge.imagefiles.decodelog`): a libjpeg or libpng complaint about the data becomes the reason the
 image is refused, and nothing reaches the terminal. Every failure is an ImageReadError with a one-line reason.
 """
 
@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-from ferlite.edge.sources.decodelog import clean, native_output
-from ferlite.edge.sources.headers import FORMAT_NAMES, ImageInfo
-from ferlite.edge.sources.probe import check_data, probe
+from ferlite.edge.imagefiles.decodelog import clean, native_output
+from ferlite.edge.imagefiles.headers import FORMAT_NAMES, ImageInfo
+from ferlite.edge.imagefiles.probe import check_data, probe
 from ferlite.errors import ImageReadError
 
 #: Images above this many pixels are refused (a 50 MP photo is ~150 MB decoded).

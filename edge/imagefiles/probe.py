@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 import struct
 
-from ferlite.edge.sources.headers import FORMAT_NAMES, ImageInfo, ShortHeader, lying, unpack
-from ferlite.edge.sources.rawformats import RAW_CHECKS, RAW_PROBES
+from ferlite.edge.imagefiles.headers import FORMAT_NAMES, ImageInfo, ShortHeader, lying, unpack
+from ferlite.edge.imagefiles.rawformats import RAW_CHECKS, RAW_PROBES
 from ferlite.errors import ImageReadError
 
 #: Signatures of formats OpenCV reads but ferlite refuses, and why.

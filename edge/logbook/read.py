@@ -23,11 +23,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ferlite.edge.logbook.scan import CHUNK_ROWS, PIECE_COLUMNS, Scan, scan_log
 from ferlite.edge.outputs.sqlite import SCHEMA_VERSION
 from ferlite.edge.results import UNCERTAIN
 from ferlite.errors import DatasetError, UsageError
 from ferlite.times import parse_time, zone
-from ferlite.trainer.logscan import CHUNK_ROWS, PIECE_COLUMNS, Scan, scan_log
 
 if TYPE_CHECKING:
     import pandas as pd

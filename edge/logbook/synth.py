@@ -14,9 +14,9 @@ from datetime import datetime
 from pathlib import Path
 
 from ferlite.edge.outputs.sqlite import INSERT, SCHEMA, SCHEMA_VERSION
-from ferlite.trainer.labels import FER2013_LABELS
 
-LABELS = FER2013_LABELS  # the bundled model's seven
+#: The bundled model's seven labels (FER2013's).
+LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 #: A visitor's main expression: mostly neutral and happy, as at a kiosk.
 MOOD = (0.05, 0.01, 0.02, 0.33, 0.08, 0.06, 0.45)
 #: Visitors arriving per hour of the day (local time).

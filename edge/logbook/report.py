@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ferlite.edge.logbook.plots import PLOTS, render_pngs
+from ferlite.edge.logbook.read import PIECE_COLUMNS, EmptyRange, load_log, local_times, timedelta_text
 from ferlite.errors import UsageError, require
 from ferlite.times import TIME_HELP
-from ferlite.trainer.logplots import PLOTS, render_pngs
-from ferlite.trainer.logread import PIECE_COLUMNS, EmptyRange, load_log, local_times, timedelta_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,7 +81,7 @@ class LogReport:
 
 
 def summarize(df: pd.DataFrame, bucket: str = "hour", tz: str | None = None) -> LogReport:
-    """A :class:`LogReport` from :func:`ferlite.trainer.logread.load_log`'s frame, per ``bucket``
+    """A :class:`LogReport` from :func:`ferlite.edge.logbook.read.load_log`'s frame, per ``bucket``
     (minute, hour or day) in local time (``tz``, or this machine's zone)."""
     import pandas as pd
 
@@ -276,8 +276,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    require("pandas", "train", "report")
-    require("matplotlib", "train", "report")
+    require("pandas", "report", "report")
+    require("matplotlib", "report", "report")
     from ferlite.runs import next_run_dir
 
     start = time.perf_counter()

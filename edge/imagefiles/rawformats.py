@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import struct
 
-from ferlite.edge.sources.headers import ImageInfo, ShortHeader, lying, unpack
+from ferlite.edge.imagefiles.headers import ImageInfo, ShortHeader, lying, unpack
 from ferlite.errors import ImageReadError
 
 #: TIFF field types: size in bytes and struct code of the integer ones.
