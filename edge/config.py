@@ -177,7 +177,7 @@ class HttpConfig(_Section):
                           "loopback: anyone on the network could watch the camera", ("listen",))
         elif len(self.token) < MIN_TOKEN or not self.token.isprintable() or any(c.isspace() for c in self.token):
             yield Invalid(self.NAME, "token", self.token, f"must be at least {MIN_TOKEN} characters, without spaces, "
-                          f"to listen on {self.listen} (e.g. the output of: openssl rand -hex 16)", ("listen",))
+                          f"to listen on {self.listen} (e.g. the output of: openssl rand -hex 16)")
 
 
 @dataclass(frozen=True)

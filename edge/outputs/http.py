@@ -28,6 +28,7 @@ from ferlite.edge.outputs.guard import ClientFaults, ConnectionGuard, Throttle, 
 from ferlite.edge.outputs.live import LiveState
 from ferlite.edge.results import FrameResult
 from ferlite.errors import UsageError
+from ferlite.redact import redact
 
 if TYPE_CHECKING:
     from ferlite.edge.config import Config
@@ -45,7 +46,7 @@ class LastError(logging.Handler):
         self.text, self.time = "", 0.0
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.text, self.time = record.getMessage(), record.created
+        self.text, self.time = redact(record.getMessage()), record.created
 
 
 class HttpSink(_Sink):

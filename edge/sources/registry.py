@@ -31,6 +31,7 @@ from ferlite.edge.sources.imageio import read_image
 from ferlite.edge.sources.listing import IMAGE_EXTENSIONS, Listing, list_folder, list_paths
 from ferlite.edge.sources.picamera import PiCameraSource
 from ferlite.errors import ImageReadError, SourceError, UsageError
+from ferlite.redact import redact
 from ferlite.tables import printable
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ class StreamSource(_CaptureSource):
         super().__init__()
         self.url = url
         self.timeouts_ms = (int(open_timeout * 1000), int(read_timeout * 1000))
-        self.name = re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)  # no passwords in logs
+        self.name = redact(url)  # no passwords in logs, the API or the log's rows
 
     def _open(self) -> None:
         open_ms, read_ms = self.timeouts_ms  # FFmpeg's own defaults block for 30 s
