@@ -147,6 +147,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+#: Shortest [http] token accepted off loopback.
+MIN_TOKEN = 16
+
+
 @dataclass(frozen=True)
 class HttpConfig(_Section):
     NAME = "http"
@@ -159,12 +163,21 @@ class HttpConfig(_Section):
     stream_fps: float = _field(10.0, "most frames per second of /stream.mjpg", _range(0, 60, open_low=True))
     blur_faces: bool = _field(False, "blur the faces in the streamed picture")
     history_minutes: float = _field(10.0, "minutes of expression shares the kiosk page shows", _range(1, 1440))
+    max_clients: int = _field(200, "most connections open at once (well under the file-descriptor limit)",
+                              _range(1, 100_000))
+    header_timeout: float = _field(10.0, "seconds a client has to send its request after connecting or after its "
+                                   "last answer", _range(0, 3600, open_low=True))
 
     def _cross_check(self) -> Iterable[Invalid]:
         host = self.listen.rpartition(":")[0]
-        if not is_loopback(host) and not self.token:
+        if is_loopback(host):
+            return
+        if not self.token:
             yield Invalid(self.NAME, "token", self.token, f"must be set to listen on {self.listen}, which is not "
-                          "loopback: anyone on the network could watch the camera")
+                          "loopback: anyone on the network could watch the camera", ("listen",))
+        elif len(self.token) < MIN_TOKEN or not self.token.isprintable() or any(c.isspace() for c in self.token):
+            yield Invalid(self.NAME, "token", self.token, f"must be at least {MIN_TOKEN} characters, without spaces, "
+                          f"to listen on {self.listen} (e.g. the output of: openssl rand -hex 16)")
 
 
 @dataclass(frozen=True)

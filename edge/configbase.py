@@ -25,6 +25,11 @@ class Invalid(NamedTuple):
     key: str
     value: Any
     reason: str
+    also: tuple[str, ...] = ()  # other keys of the section that caused it (an error names the latest one set)
+
+
+#: Keys whose values are never shown in a message.
+SECRET_KEYS = frozenset({"token", "password"})
 
 
 class InvalidValues(ValueError):

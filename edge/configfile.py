@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ferlite.edge.config import _TYPE_NAMES, SECTIONS, SYSTEM_CONFIG, Config, ConfigError, InvalidValues
+from ferlite.edge.configbase import SECRET_KEYS
 from ferlite.errors import UsageError
 
 SET_ORIGIN = "--set"
@@ -161,9 +162,9 @@ def parse_overrides(items: Iterable[str]) -> _Layer:
     """The --set section.key=value options as one layer."""
     layer = _Layer(SET_ORIGIN)
     for item in items:
-        where = f"{SET_ORIGIN} {item}"
         name, sep, text = item.partition("=")
         section, dot, key = name.strip().partition(".")
+        where = f"{SET_ORIGIN} {name}=(hidden)" if key in SECRET_KEYS else f"{SET_ORIGIN} {item}"
         if not sep or not dot:
             layer.problems.append(f"{where}: expected section.key=value, e.g. detector.type=haar")
             continue
@@ -208,9 +209,11 @@ def build(layers: Sequence[_Layer]) -> Config:
     problems = [p for layer in layers for p in layer.problems]
     values: dict[tuple[str, str], Any] = {}
     where: dict[tuple[str, str], str] = {}
-    for layer in layers:
+    rank: dict[tuple[str, str], int] = {}  # the layer that set each key last
+    for i, layer in enumerate(layers):
         values.update(layer.values)
         where.update(layer.where)
+        rank.update(dict.fromkeys(layer.values, i))
     sections = {}
     for name, cls in SECTIONS.items():
         kwargs = {key: v for (section, key), v in values.items() if section == name}
@@ -218,8 +221,10 @@ def build(layers: Sequence[_Layer]) -> Config:
             sections[name] = cls(**kwargs)
         except InvalidValues as exc:
             for p in exc.problems:
-                origin = where.get((p.section, p.key), "default")
-                problems.append(f"{origin}: {p.section}.{p.key} = {format_value(p.value)}: {p.reason}")
+                cause = max(((p.section, k) for k in (p.key, *p.also)), key=lambda k: rank.get(k, -1))
+                origin = where.get(cause, "default")
+                shown = "(hidden)" if p.key in SECRET_KEYS and p.value else format_value(p.value)
+                problems.append(f"{origin}: {p.section}.{p.key} = {shown}: {p.reason}")
     if problems:
         raise ConfigError(problems)
     return Config(**sections, origin=tuple(layer.name for layer in layers))

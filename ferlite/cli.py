@@ -15,6 +15,7 @@ import sys
 
 from ferlite import __version__
 from ferlite.errors import FerliteError
+from ferlite.redact import redact, redact_handlers
 
 #: name -> (module, one-line help). Each module has ``add_arguments(parser)`` and ``run(args) -> int``.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -93,12 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    redact_handlers(logging.getLogger())
     try:
         return int(args._module.run(args) or 0)
     except FerliteError as exc:
         if os.environ.get("DEBUG"):
             raise
-        message = f"ferlite {args.command}: error: {exc}"  # a file name may hold bytes that are not UTF-8
+        message = f"ferlite {args.command}: error: {redact(str(exc))}"  # a file name may hold bytes that are not UTF-8
         print(message.encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -186,3 +186,22 @@ def test_config_import_is_light():
     code = "import sys, ferlite.edge.config; print(sorted(m for m in ('cv2', 'numpy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("token", ["x", " " * 20, "short-but-ok", "sixteen chars ok"])
+def test_a_weak_token_off_loopback_is_refused_without_showing_it(tmp_path, token):
+    config = tmp_path / "c.toml"
+    config.write_text(f'[http]\ntoken = "{token}"\n')
+    with pytest.raises(ConfigError) as err:
+        load(config, ["http.listen=0.0.0.0:8080"], system_path=tmp_path / "none")
+    text = str(err.value)
+    assert "http.token = (hidden): must be at least 16 characters, without spaces" in text, text
+    assert f"{config}:2:" in text and f'"{token}"' not in text
+    assert load(config, ["http.listen=127.0.0.1:8080"], system_path=tmp_path / "none").http.token == token
+    assert load(None, ["http.listen=0.0.0.0:8080", "http.token=0123456789abcdef"]).http.listen == "0.0.0.0:8080"
+
+
+def test_a_missing_token_blames_the_listen_option_that_needs_it(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load(None, ["http.listen=0.0.0.0:8080"], system_path=tmp_path / "none")
+    assert str(err.value).startswith("--set http.listen=0.0.0.0:8080: http.token = \"\": must be set"), str(err.value)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ferlite.edge.results import FrameResult
+from ferlite.redact import redact
 
 if TYPE_CHECKING:
     from ferlite.edge.config import Config
@@ -41,6 +42,9 @@ class OutputContext:
     fps: float | None = None
     frame_count: int | None = None
     outputs: tuple[str, ...] = ()  # the names of every output of this run (filled by registry.open_outputs)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", redact(self.source))  # no output learns a password
 
     def file(self, name: str) -> Path:
         """``name`` under the output folder, unless it is absolute."""

@@ -24,9 +24,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ferlite.edge.outputs.base import OutputContext, _Sink
+from ferlite.edge.outputs.guard import ClientFaults, ConnectionGuard, Throttle, guarded_site, loop_exception_handler
 from ferlite.edge.outputs.live import LiveState
 from ferlite.edge.results import FrameResult
 from ferlite.errors import UsageError
+from ferlite.redact import redact
 
 if TYPE_CHECKING:
     from ferlite.edge.config import Config
@@ -44,7 +46,7 @@ class LastError(logging.Handler):
         self.text, self.time = "", 0.0
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.text, self.time = record.getMessage(), record.created
+        self.text, self.time = redact(record.getMessage()), record.created
 
 
 class HttpSink(_Sink):
@@ -64,6 +66,9 @@ class HttpSink(_Sink):
         self.jpeg, self.stream_clients, self._last_jpeg = b"", 0, 0.0
         self._queues: set[asyncio.Queue] = set()
         self.last_error = LastError()
+        self.client_log = logging.getLogger("ferlite.edge.outputs.http.clients")  # aiohttp's, for client faults
+        self.client_log.filters = [ClientFaults(Throttle())]
+        self.guard: ConnectionGuard | None = None
         logging.getLogger("ferlite").addHandler(self.last_error)
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
@@ -124,9 +129,14 @@ class HttpSink(_Sink):
 
             from ferlite.edge.outputs.routes import make_app
 
-            runner = web.AppRunner(make_app(self), access_log=None, shutdown_timeout=1.0)
+            throttle = Throttle()
+            self._loop.set_exception_handler(loop_exception_handler(throttle))
+            runner = web.AppRunner(make_app(self), access_log=None, shutdown_timeout=1.0, logger=self.client_log,
+                                   keepalive_timeout=self.settings.header_timeout)
             self._loop.run_until_complete(runner.setup())
-            self._loop.run_until_complete(web.TCPSite(runner, self.host, self.port).start())
+            self.guard = ConnectionGuard(runner.server, self.settings.max_clients, self.settings.header_timeout,
+                                         throttle)
+            self._loop.run_until_complete(guarded_site(runner, self.host, self.port, self.guard).start())
         except BaseException as exc:  # a port in use, aiohttp missing: __init__ reports it, nothing hangs
             self._failure = exc
             if runner is not None:

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from ferlite.edge.config import Config, MqttConfig
 
 log = logging.getLogger(__name__)
+#: paho's reconnect backoff, seconds.
+RETRY_MIN_S, RETRY_MAX_S = 1, 30
 
 
 def node_id() -> str:
@@ -80,6 +82,7 @@ class MqttSink(_Sink):
         self._pending_state: dict | None = None
         self._state_at = self._faces_at = float("-inf")
         self._had_faces = False
+        self._down_since: float | None = None  # when the broker became unreachable (None: connected or trying)
         self.discovery = discovery_configs(m, self.prefix, node, config.classifier.model or "default", __version__)
         self.client = self._client(m, node)
         self.client.connect_async(m.host, m.port, keepalive=30)
@@ -104,20 +107,36 @@ class MqttSink(_Sink):
         if m.tls:
             client.tls_set(ca_certs=m.ca_file or None)
         client.will_set(f"{self.prefix}/availability", "offline", qos=m.qos, retain=True)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.reconnect_delay_set(min_delay=RETRY_MIN_S, max_delay=RETRY_MAX_S)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         return client
 
     # ------------------------------------------------------------------------------------ paho's thread
 
+    def _down(self, reason: str) -> None:
+        """The broker cannot be reached: logged once per outage, with what is done meanwhile."""
+        if self._down_since is None and not self.closed:
+            self._down_since = time.monotonic()
+            log.warning("MQTT broker %s:%d %s; retrying every %d-%d s, keeping the newest %d messages",
+                        self.settings.host, self.settings.port, reason, RETRY_MIN_S, RETRY_MAX_S, self.queue.maxlen)
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        self._down("cannot be reached")
+
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            log.warning("MQTT broker %s:%d refused the connection: %s", self.settings.host, self.settings.port,
-                        reason_code)
+            self._down(f"refused the connection: {reason_code}")
             return
-        log.info("MQTT connected to %s:%d; publishing under %s/", self.settings.host, self.settings.port,
-                 self.prefix)
+        if self._down_since is not None:
+            log.info("MQTT broker %s:%d is back after %.0f s; publishing under %s/ (%d messages dropped "
+                     "meanwhile)", self.settings.host, self.settings.port, time.monotonic() - self._down_since,
+                     self.prefix, self.dropped)
+            self._down_since = None
+        else:
+            log.info("MQTT connected to %s:%d; publishing under %s/", self.settings.host, self.settings.port,
+                     self.prefix)
         client.publish(f"{self.prefix}/availability", "online", qos=self.settings.qos, retain=True)
         if self.settings.discovery:
             for topic, payload in self.discovery.items():
@@ -128,9 +147,10 @@ class MqttSink(_Sink):
         self._drain()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self._connected.is_set() and not self.closed:
-            log.warning("MQTT broker %s:%d lost (%s); reconnecting, keeping the newest %d messages",
-                        self.settings.host, self.settings.port, reason_code, self.queue.maxlen)
+        if self._connected.is_set():
+            self._down(f"lost ({reason_code})")
+        else:  # connected over TCP, but no answer to CONNECT (paho gives up after the keep-alive)
+            self._down(f"did not answer ({reason_code})")
         self._connected.clear()
 
     # ------------------------------------------------------------------------------------ frame thread

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ferlite.edge.config import is_loopback
 from ferlite.errors import FerliteError, UsageError
 
 if TYPE_CHECKING:
@@ -20,7 +21,10 @@ BOUNDARY = "ferliteframe"
 
 
 def make_app(sink: HttpSink) -> web.Application:
-    app = web.Application(middlewares=[_auth(sink.settings.token)] if sink.settings.token else [])
+    middlewares = [_loopback_host] if is_loopback(sink.host) else []
+    if sink.settings.token:
+        middlewares.append(_auth(sink.settings.token))
+    app = web.Application(middlewares=middlewares)
     page = (resources.files("ferlite.edge") / "outputs" / "web" / "kiosk.html").read_bytes()
 
     async def index(request: web.Request) -> web.Response:
@@ -40,16 +44,40 @@ def make_app(sink: HttpSink) -> web.Application:
     return app
 
 
+@web.middleware
+async def _loopback_host(request: web.Request, handler):
+    """On loopback, only requests addressed to a loopback name: a web page whose own name a DNS server pointed
+    at 127.0.0.1 (DNS rebinding) must not read the API from a browser on this machine."""
+    host = request.headers.get("Host", "")
+    if host and not is_loopback(_host_name(host)):
+        response = web.json_response({"error": "this server answers only requests to a loopback address "
+                                               "(127.0.0.1, localhost, [::1])"}, status=421)
+        response.force_close()
+        return response
+    return await handler(request)
+
+
+def _host_name(host: str) -> str:
+    """The name in a Host header: ``[::1]:8080`` -> ``::1``, ``localhost:8080`` -> ``localhost``."""
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.partition(":")[0] if host.count(":") == 1 else host
+
+
 def _auth(token: str):
+    expected = token.encode()
+
     @web.middleware
     async def check(request: web.Request, handler):
         given = request.query.get("token", "")
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             given = header[len("Bearer "):]
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            return web.json_response({"error": "a token is required: Authorization: Bearer TOKEN, or ?token=TOKEN"},
-                                     status=401)
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected):
+            response = web.json_response({"error": "a token is required: Authorization: Bearer TOKEN, or "
+                                                   "?token=TOKEN"}, status=401)
+            response.force_close()  # the connection's place goes to the next client
+            return response
         return await handler(request)
 
     return check
@@ -70,7 +98,7 @@ async def stream(sink: HttpSink, request: web.Request) -> web.StreamResponse:
                 break
             head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
             await response.write(head + jpeg + b"\r\n")
-    except (ConnectionResetError, asyncio.CancelledError):
+    except (ConnectionError, asyncio.CancelledError):  # the client left: nothing to log
         pass
     finally:
         sink.stream_clients -= 1
@@ -82,6 +110,7 @@ async def events(sink: HttpSink, request: web.Request) -> web.StreamResponse:
     from aiohttp_sse import sse_response
 
     queue = sink.subscribe()
+    sse = None
     try:
         async with sse_response(request, ping_interval=10) as sse:
             await sse.send(json.dumps(sink.status()), event="status")
@@ -90,9 +119,11 @@ async def events(sink: HttpSink, request: web.Request) -> web.StreamResponse:
                 if event is None:
                     break
                 await sse.send(json.dumps(event), event=event["type"])
-            return sse
+    except ConnectionError:  # the client left (a kiosk page reloaded): nothing to log
+        pass
     finally:
         sink.unsubscribe(queue)
+    return sse if sse is not None else web.Response(status=499)
 
 
 async def history(sink: HttpSink, request: web.Request) -> web.Response:

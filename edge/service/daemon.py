@@ -17,6 +17,8 @@ import sys
 import time
 from collections.abc import Iterator, MutableMapping
 
+from ferlite.redact import redact_handlers
+
 log = logging.getLogger(__name__)
 
 PAUSE_STEP_S = 0.1  # granularity of the reconnect wait (Signals.pause), which a signal cuts short
@@ -184,3 +186,4 @@ def configure_logging() -> None:
         formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
     for handler in root.handlers:
         handler.setFormatter(formatter)
+    redact_handlers(root)

@@ -29,6 +29,7 @@ from ferlite.edge.configfile import add_config_arguments, load_from_args
 from ferlite.edge.outputs.base import LIVE_KINDS
 from ferlite.edge.service.daemon import Signals, Systemd, configure_logging
 from ferlite.errors import FerliteError, SourceError, UsageError
+from ferlite.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ class Service:
 
     def _describe(self) -> str:
         c = self.parts.classifier
-        return (f"source {self.config.source.spec}, detector {self.config.detector.type}, model "
+        return (f"source {redact(self.config.source.spec)}, detector {self.config.detector.type}, model "
                 f"{c.model_path.name} ({c.backend}, {self.config.classifier.threads} thread(s))")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import cv2
 
 from ferlite.edge.sources.frames import Frame, _bgr, _Source
 from ferlite.errors import SourceError
+from ferlite.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class StreamSource(_CaptureSource):
         super().__init__()
         self.url = url
         self.timeouts_ms = (int(open_timeout * 1000), int(read_timeout * 1000))
-        self.name = re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)  # no passwords in logs
+        self.name = redact(url)  # no passwords in logs, the API or the log's rows
 
     def _open(self) -> None:
         open_ms, read_ms = self.timeouts_ms  # FFmpeg's own defaults block for 30 s
