@@ -47,8 +47,7 @@ RETRY_S = (1.0, 60.0)
 PROB_DIGITS = 4
 #: The log's layout version, stored as meta 'schema'; readers (``ferlite report``) refuse a newer one.
 SCHEMA_VERSION = 1
-#: errno values, SQLite primary result codes (READONLY, IOERR, FULL) and messages of a disk that may take writes
-#: again later (full, read-only, failing); any other failure to open the log is a configuration error.
+#: errno values, SQLite result codes (READONLY, IOERR, FULL) and messages of a disk that may take writes later.
 TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EIO, errno.EDQUOT}
 TRANSIENT_CODES = {8, 10, 13}
 TRANSIENT_TEXT = ("disk is full", "readonly", "disk i/o error")
@@ -194,13 +193,11 @@ class SqliteSink(_Sink):
                     for name in ("journal_mode", "synchronous", "journal_size_limit")}
 
     @property
-    def labels(self) -> tuple[str, ...] | None:
-        """The labels the stored ``probs`` lists follow (None until the first write to a new database)."""
+    def labels(self) -> tuple[str, ...] | None:  # what the stored probs follow (None before the first write)
         return self._labels
 
     @property
-    def pending_rows(self) -> int:
-        """Rows waiting for the next commit (or for the disk to take them again)."""
+    def pending_rows(self) -> int:  # rows waiting for the next commit (or for the disk to take them again)
         return len(self._held)
 
     def row_count(self) -> int:
@@ -258,14 +255,12 @@ class SqliteSink(_Sink):
         return (now, result.source, result.index, face.track_id, face.label,
                 round(face.confidence, PROB_DIGITS), x, y, w, h, probs)
 
-    def _trim(self) -> None:
-        """Drop the oldest rows beyond HOLD_ROWS (with the lock held)."""
+    def _trim(self) -> None:  # drop the oldest rows beyond HOLD_ROWS (with the lock held)
         while len(self._held) > HOLD_ROWS:
             self._held.popleft()
             self.dropped_rows += 1
 
-    def _ask(self, force: bool = False) -> int:
-        """Ask the log's thread to commit (with the lock held); returns the request's number."""
+    def _ask(self, force: bool = False) -> int:  # with the lock held; returns the request's number
         self._asked += 1
         self._force = self._force or force
         self._lock.notify_all()
@@ -315,18 +310,24 @@ class SqliteSink(_Sink):
 
     def _commit(self, now: float) -> None:
         """Write the held rows, oldest first, a chunk per transaction; on a full or read-only disk keep the rest
-        and retry later (smaller chunks first, so that a little space is used too)."""
-        written = 0
+        and retry later. A failed chunk is tried again after a checkpoint (which frees the WAL's old pages) and
+        then in halves, so that what little space came back is used too."""
+        written, checkpointed = 0, False
         while self._held or (not self._labels_stored and self._labels is not None):
             try:
                 written += self._write_chunk()
             except sqlite3.Error as exc:
-                if self._chunk > CHUNK_ROWS[1]:
+                if not checkpointed:
+                    checkpointed = True
+                    with self._db, contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                elif self._chunk > CHUNK_ROWS[1]:
                     self._chunk //= 2
-                    continue
-                self._failed(now, exc)
-                return
-        self._chunk = CHUNK_ROWS[0]
+                else:
+                    self._failed(now, exc)
+                    return
+                continue
+            self._chunk = min(CHUNK_ROWS[0], 2 * self._chunk)
         if self.degraded:
             log.warning("%s: writable again; wrote the %d rows held meanwhile (%d dropped)", self.path, written,
                         self.dropped_rows)
@@ -380,8 +381,7 @@ class SqliteSink(_Sink):
 
     # ------------------------------------------------------------------------------------------ flush, close
 
-    def _flush(self) -> None:
-        """Commit everything held now (whatever the backoff) and wait for it."""
+    def _flush(self) -> None:  # commit everything held now (whatever the backoff) and wait for it
         with self._lock:
             asked = self._ask(force=True)
             self._lock.wait_for(lambda: self._done >= asked or not self._writer.is_alive())
