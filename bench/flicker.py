@@ -27,19 +27,12 @@ CLIPS = {"sample": ROOT / "edge" / "data" / "sample.mp4", "kiosk": ROOT / "edge"
 
 def record(clip: Path) -> list[tuple[float, list]]:
     """(timestamp, [Detection]) per frame: the pipeline's unsmoothed probabilities."""
-    from ferlite.edge.build import PipelineParts, make_source
-    from ferlite.edge.configfile import load
-    from ferlite.edge.outputs.files import ListSink
-    from ferlite.edge.pipeline import run
+    from ferlite.edge.build import replay
     from ferlite.edge.results import Detection
 
-    config = load(overrides=[f"source.spec={clip}", "tracking.window=1", "tracking.hold=0", "tracking.margin=0"])
-    parts = PipelineParts(config, kind="video")
-    source, _ = make_source(config)
-    with source, ListSink() as sink:
-        run(source, parts.pipeline, sink)
-    return [(r.timestamp, [Detection(f.box, f.probs, f.det_score) for f in r.faces]) for r in sink.results], \
-        parts.classifier.labels
+    results = replay(clip, ["tracking.window=1", "tracking.hold=0", "tracking.margin=0"])
+    return [(r.timestamp, [Detection(f.box, f.probs, f.det_score) for f in r.faces]) for r in results], \
+        results[0].labels
 
 
 def replay(frames, labels, hold: float, margin: float, loop_s: float = 0.0, fps: float = 0.0,
@@ -63,11 +56,11 @@ def replay(frames, labels, hold: float, margin: float, loop_s: float = 0.0, fps:
             n = 0
             while n == 0 or clock[0] < loop_s:
                 for t, dets in frames:
-                    faces = tracker.update(t, dets)
+                    faces, events = tracker.step(t, dets)
                     for face in (f for f in faces if f.settled):  # what the log and the outputs report
                         tracks.setdefault(face.track_id, []).append((clock[0] if loop_s else t, face.label))
                     clock[0] = (n + 1) / fps if loop_s else t
-                    sink.write(FrameResult(n, t, "clip", faces, tuple(labels)))
+                    sink.write(FrameResult(n, t, "clip", faces, tuple(labels), events=events))
                     n += 1
                     if loop_s and clock[0] >= loop_s:
                         break

@@ -106,3 +106,26 @@ class PipelineParts:
                 "model": str(self.classifier.model_path), "threads": self.config.classifier.threads,
                 "flip": self.classifier.flip, "window": self.tracker.window, "threshold": self.tracker.threshold,
                 "max_age": self.tracker.max_age}
+
+
+def replay(clip, overrides=(), *, sink=None, max_frames: int | None = None) -> list:
+    """A clip (or any source spec) through the pipeline as `ferlite run` builds it, from the packaged defaults
+    with ``overrides`` ("section.key=value", as --set takes them; /etc/ferlite is not read); returns every
+    frame's FrameResult. ``sink`` (an output, or a MultiSink) is given each result and frame too. Tests,
+    benchmarks and the docs' examples share it::
+
+        results = replay("edge/data/sample.mp4", ["tracking.hold=0"])
+    """
+    from ferlite.edge.configfile import load
+    from ferlite.edge.outputs.base import MultiSink
+    from ferlite.edge.outputs.files import ListSink
+    from ferlite.edge.pipeline import run
+
+    config = load(overrides=[f"source.spec={clip}", *overrides], system_path="/nonexistent")
+    parts = PipelineParts(config, source_kind_of(config.source.spec))
+    source, _ = make_source(config)
+    kept = ListSink()
+    with source:
+        parts.pipeline.source_name = source.name
+        run(source, parts.pipeline, MultiSink([kept, *([sink] if sink is not None else [])]), max_frames=max_frames)
+    return kept.results

@@ -59,14 +59,15 @@ class Pipeline:
             prediction = self.classifier.classify(align_crop(grey, face, size, self.options.margin))
             detections.append(Detection.of(face, prediction))
         t2 = time.perf_counter()
-        results = self.tracker.update(frame.timestamp, detections)
+        results, events = self.tracker.step(frame.timestamp, detections)
         t3 = time.perf_counter()
         timings = {"decode": decode_ms, "detect": 1e3 * (t1 - t0), "classify": 1e3 * (t2 - t1),
                    "smooth": 1e3 * (t3 - t2)}
         timings["total"] = sum(timings.values())
         path = getattr(frame, "path", None)
         return FrameResult(index=frame.index, timestamp=frame.timestamp, source=path or self.source_name,
-                           faces=tuple(results), labels=self.classifier.labels, timings_ms=timings, path=path)
+                           faces=results, labels=self.classifier.labels, timings_ms=timings, path=path,
+                           events=events)
 
 
 def run(source, pipeline: Pipeline, sink, *, stop: threading.Event | None = None, max_frames: int | None = None,

@@ -4,7 +4,8 @@
     Prediction    the classifier's answer for one face crop             (classification/)
     Detection     a face and its prediction, before tracking            (pipeline.py -> tracking.py)
     FaceResult    one tracked face in one frame, smoothed               (tracking.py)
-    FrameResult   all faces of one frame, with stage timings            (pipeline.py -> outputs/)
+    FaceEvent     a face appeared, changed its label, or is gone        (tracking.py)
+    FrameResult   all faces and events of one frame, with stage timings (pipeline.py -> outputs/)
 
 Only the standard library is imported here.
 """
@@ -104,6 +105,32 @@ class FaceResult:
     raw_label: str = ""  # this frame's own top-1, before smoothing
     det_score: float = 0.0
     settled: bool = True  # False during a new track's first [tracking] hold seconds, while its label settles
+    since: float = 0.0  # source seconds at which the track's label settled or last changed (its last event)
+
+
+#: The kinds of FaceEvent, in the order a track has them.
+EVENT_KINDS = ("appeared", "label", "gone")
+
+
+@dataclass(frozen=True)
+class FaceEvent:
+    """What changed for one track in one frame, decided once by the tracker on the source's clock: ``appeared``
+    (its label has settled: the face counts from now), ``label`` (the label it shows changed; ``previous`` is the
+    old one) or ``gone`` (not seen for longer than ``[tracking] max_age``, or its source restarted). A track that
+    goes before its label settles has no event at all. The SQLite log, HTTP/SSE and MQTT all report these."""
+
+    kind: str
+    track_id: int
+    label: str
+    previous: str
+    confidence: float
+    timestamp: float  # seconds on the source's clock (the frame's)
+
+    def as_dict(self, source: str, frame: int, now: float) -> dict:
+        """The event as the live outputs send it: ``time`` is the wall clock (epoch seconds) when sent."""
+        return {"type": self.kind, "track_id": self.track_id, "label": self.label, "previous": self.previous,
+                "confidence": round(self.confidence, 4), "time": round(now, 3),
+                "timestamp": round(self.timestamp, 3), "frame": frame, "source": source}
 
 
 @dataclass(frozen=True)
@@ -115,6 +142,7 @@ class FrameResult:
     labels: tuple[str, ...]
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     path: str | None = None  # set for image sources
+    events: tuple[FaceEvent, ...] = ()  # what changed in this frame (the tracker's), in order
 
     def top_label(self, face: FaceResult) -> str:
         """The face's most probable label after smoothing, even when it is "uncertain"."""

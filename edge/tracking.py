@@ -11,10 +11,15 @@ shows is kept while its smoothed probability stays within ``margin`` of the thre
 a different candidate replaces it only once it has been the candidate for ``hold`` seconds of the source's
 clock. A new track's label settles first: during its first ``hold`` seconds it follows the candidate at once
 (a cold window is one frame's guess) and its results say ``settled=False``, so the log waits for a label that
-means something::
+means something.
+
+The tracker also decides, once for every output, what changed: ``step`` returns the faces and the frame's
+:class:`~edge.results.FaceEvent` s, all on the source's clock: ``appeared`` when a track's label settles,
+``label`` when the label it shows changes, ``gone`` when a track that had appeared expires (or the source
+restarts)::
 
     tracker = Tracker(labels, window=3)
-    faces = tracker.update(frame.timestamp, [Detection(box, probs, score), ...])
+    faces, events = tracker.step(frame.timestamp, [Detection(box, probs, score), ...])
 
 Pure Python and the standard library only; one tracker per source, used from one thread.
 """
@@ -27,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ferlite.edge.config import TrackingConfig
-from ferlite.edge.results import UNCERTAIN, Box, Detection, FaceResult
+from ferlite.edge.results import UNCERTAIN, Box, Detection, FaceEvent, FaceResult
 
 
 @dataclass
@@ -42,6 +47,9 @@ class _Track:
     shown: str = ""  # the label reported now ("" before the first frame)
     pending: str = ""  # a different candidate waiting out ``hold``, and since when
     pending_since: float = 0.0
+    reported: str = ""  # the label of the track's last event ("" before it appeared)
+    since: float = 0.0  # when that event was
+    confidence: float = 0.0  # the last frame's smoothed confidence
 
 
 def iou(a: Box, b: Box) -> float:
@@ -112,6 +120,7 @@ class Tracker:
         self._tracks: dict[int, _Track] = {}
         self._next_id = 1
         self._last_timestamp: float | None = None
+        self._events: list[FaceEvent] = []
 
     @property
     def live_tracks(self) -> tuple[int, ...]:
@@ -119,12 +128,22 @@ class Tracker:
         return tuple(self._tracks)
 
     def reset(self) -> None:
-        """Forget every track (ids keep counting up, so old ids are never reused)."""
+        """Forget every track (ids keep counting up, so old ids are never reused); those that had appeared get
+        a ``gone`` event with the next ``step``."""
+        for track in list(self._tracks.values()):
+            self._gone(track, self._last_timestamp or 0.0)
         self._tracks.clear()
         self._last_timestamp = None
 
     def update(self, timestamp: float, detections: Sequence[Detection]) -> tuple[FaceResult, ...]:
-        """Track one frame's detections; returns one FaceResult per detection, in input order.
+        """Track one frame's detections; returns one FaceResult per detection, in input order (``step`` without
+        the events)."""
+        return self.step(timestamp, detections)[0]
+
+    def step(self, timestamp: float, detections: Sequence[Detection]
+             ) -> tuple[tuple[FaceResult, ...], tuple[FaceEvent, ...]]:
+        """Track one frame's detections; returns one FaceResult per detection, in input order, and the frame's
+        events (those of tracks gone first, then appeared and label changes in input order).
 
         A timestamp earlier than the previous one (a looping video, a restarted source) resets the
         tracker first, since ages can no longer be measured."""
@@ -144,11 +163,26 @@ class Tracker:
             track.last_seen = timestamp
             track.history.append(det.probs)
             results.append(self._result(track, det, timestamp))
-        return tuple(results)
+        events, self._events = tuple(self._events), []
+        return tuple(results), events
 
     def _expire(self, now: float) -> None:
-        for track_id in [t.track_id for t in self._tracks.values() if now - t.last_seen > self.max_age]:
-            del self._tracks[track_id]
+        for track in [t for t in self._tracks.values() if now - t.last_seen > self.max_age]:
+            del self._tracks[track.track_id]
+            self._gone(track, now)
+
+    def _gone(self, track: _Track, now: float) -> None:
+        if track.reported:
+            self._events.append(FaceEvent("gone", track.track_id, track.reported, track.reported, track.confidence,
+                                          now))
+
+    def _report(self, track: _Track, label: str, timestamp: float) -> None:
+        """The track's event for this frame, if any: it appeared (its label settled) or its label changed."""
+        if track.reported == label or not self._settled(track, timestamp):
+            return
+        kind = "label" if track.reported else "appeared"
+        self._events.append(FaceEvent(kind, track.track_id, label, track.reported, track.confidence, timestamp))
+        track.reported, track.since = label, timestamp
 
     def _match(self, detections: Sequence[Detection]) -> dict[int, _Track]:
         """Greedy assignment: detection index -> track, taking the highest IoU pairs first."""
@@ -203,6 +237,8 @@ class Tracker:
         smoothed = tuple(sum(column) / n for column in zip(*track.history))
         label = self._decide(track, self._candidate(track, smoothed), timestamp)
         confidence = smoothed[_argmax(smoothed)] if label == UNCERTAIN else smoothed[self.labels.index(label)]
+        track.confidence = confidence
+        self._report(track, label, timestamp)
         return FaceResult(track_id=track.track_id, box=det.box, label=label, confidence=confidence,
                           probs=smoothed, raw_label=self.labels[_argmax(det.probs)], det_score=det.det_score,
-                          settled=self._settled(track, timestamp))
+                          settled=self._settled(track, timestamp), since=track.since)

@@ -33,17 +33,9 @@ def overlap(a, b) -> bool:
 
 @pytest.fixture(scope="module")
 def clip_results():
-    from ferlite.edge.build import PipelineParts, make_source
-    from ferlite.edge.configfile import load
-    from ferlite.edge.outputs.files import ListSink
-    from ferlite.edge.pipeline import run
+    from ferlite.edge.build import replay
 
-    config = load(overrides=[f"source.spec={SAMPLE_CLIP}"])
-    parts = PipelineParts(config, kind="video")
-    source, _ = make_source(config)
-    with source, ListSink() as sink:
-        run(source, parts.pipeline, sink)
-    return sink.results
+    return replay(SAMPLE_CLIP)
 
 
 def test_labels_never_overlap_on_the_sample_clip(clip_results):

@@ -16,18 +16,10 @@ EDGE_DATA = Path(__file__).resolve().parents[1] / "edge" / "data"
 
 def tracks(clip: Path, *overrides: str) -> dict[int, list[tuple[float, str]]]:
     """(timestamp, label) per frame of each track, the clip through the pipeline built from the config."""
-    from ferlite.edge.build import PipelineParts, make_source
-    from ferlite.edge.configfile import load
-    from ferlite.edge.outputs.files import ListSink
-    from ferlite.edge.pipeline import run
+    from ferlite.edge.build import replay
 
-    config = load(overrides=[f"source.spec={clip}", *overrides])
-    parts = PipelineParts(config, kind="video")
-    source, _ = make_source(config)
-    with source, ListSink() as sink:
-        run(source, parts.pipeline, sink)
     seen: dict[int, list[tuple[float, str]]] = defaultdict(list)
-    for r in sink.results:
+    for r in replay(clip, overrides):
         for f in r.faces:
             seen[f.track_id].append((r.timestamp, f.label))
     return seen

@@ -21,7 +21,7 @@ from ferlite.edge.outputs.base import ResultSink
 from ferlite.edge.outputs.files import CsvSink, ListSink
 from ferlite.edge.outputs.registry import SINKS, create_sink
 from ferlite.edge.outputs.sqlite import JOURNAL_SIZE_LIMIT, SqliteSink
-from ferlite.edge.results import Detection, FaceResult, FrameResult
+from ferlite.edge.results import Detection, FaceEvent, FaceResult, FrameResult
 from ferlite.edge.tracking import Tracker
 from ferlite.errors import UsageError
 
@@ -49,7 +49,19 @@ def face(track_id: int = 1, label: str = "happy", box=(10, 20, 64, 64), labels=L
 
 
 def frame(index: int, *faces: FaceResult, labels=LABELS, source: str = "cam0") -> FrameResult:
-    return FrameResult(index, index / FPS, source, tuple(faces), labels, {"total": 12.5})
+    """A frame in which each of ``faces`` has just appeared (the tracker's event, which gives it a row)."""
+    events = tuple(FaceEvent("appeared", f.track_id, f.label, "", f.confidence, index / FPS) for f in faces)
+    return FrameResult(index, index / FPS, source, tuple(faces), labels, {"total": 12.5}, events=events)
+
+
+def tracked(tracker: Tracker, index: int, t: float, *detections: Detection, source: str = "cam0") -> FrameResult:
+    """One frame through the real tracker, with its events, as the pipeline makes it."""
+    faces, events = tracker.step(t, detections)
+    return FrameResult(index, t, source, faces, tracker.labels, events=events)
+
+
+def det(label: str = "happy", box=(10, 20, 64, 64)) -> Detection:
+    return Detection(box, tuple(0.8 if name == label else 0.1 for name in LABELS), 0.9)
 
 
 def count(db: Path) -> int:
@@ -180,10 +192,11 @@ def test_sqlite_argument_validation(tmp_path, kwargs, name):
 def test_rows_only_on_label_change_or_log_interval(tmp_path):
     clock = FakeClock()
     db = tmp_path / "r.db"
+    tracker = Tracker(LABELS, window=1, hold=0, margin=0)
     with SqliteSink(db, log_interval=1.0, clock=clock) as sink:
         for i in range(10 * FPS):  # 10 s at 5 frames/s, one track; its label changes to sad at 9.4 s
             clock.t = T0 + i / FPS
-            sink.write(frame(i, face(1, "sad" if i >= 47 else "happy")))
+            sink.write(tracked(tracker, i, i / FPS, det("sad" if i >= 47 else "happy")))
         rows = sink.row_count()
     with sqlite3.connect(db) as conn:
         logged = conn.execute("SELECT frame, label, ts - ? FROM expressions ORDER BY id", (T0,)).fetchall()
@@ -193,15 +206,19 @@ def test_rows_only_on_label_change_or_log_interval(tmp_path):
     assert logged[-1][1:] == ("sad", pytest.approx(9.4))  # ... and at once on a change (0.4 s after the last)
 
 
-def test_each_track_has_its_own_interval_and_zero_logs_everything(tmp_path):
-    clock = FakeClock()
+def test_the_interval_runs_on_the_source_clock_per_track_and_zero_logs_everything(tmp_path):
+    clock = FakeClock()  # the wall clock stands still: only the source's clock moves
+    tracker = Tracker(LABELS, window=1, hold=0, margin=0)
     with SqliteSink(tmp_path / "a.db", log_interval=1.0, clock=clock) as sink:
-        sink.write(frame(0, face(1)))
-        clock.t += 0.2
-        sink.write(frame(1, face(1), face(2, box=(200, 0, 60, 60))))  # a new track is logged at once
-        clock.t += 0.2
-        sink.write(frame(2, face(1), face(2, box=(200, 0, 60, 60)), source="cam1"))  # other source: new tracks
-        assert sink.row_count() == 4
+        sink.write(tracked(tracker, 0, 0.0, det()))
+        sink.write(tracked(tracker, 1, 0.6, det(), det(box=(200, 0, 60, 60))))  # a new track is logged at once
+        sink.write(tracked(tracker, 2, 1.2, det(), det(box=(200, 0, 60, 60))))  # track 1's second is up
+        sink.write(tracked(tracker, 3, 1.5, det(), det(box=(200, 0, 60, 60))))  # neither's
+        sink.write(tracked(tracker, 4, 1.7, det(), det(box=(200, 0, 60, 60))))  # track 2's (appeared at 0.6)
+        sink.flush()
+        with sqlite3.connect(tmp_path / "a.db") as conn:
+            assert conn.execute("SELECT frame, track_id FROM expressions").fetchall() == [
+                (0, 1), (1, 2), (2, 1), (4, 2)]
     with SqliteSink(tmp_path / "b.db", log_interval=0, clock=clock) as sink:
         for i in range(10):
             sink.write(frame(i, face(1), face(2)))
@@ -217,8 +234,7 @@ def test_a_track_is_logged_once_its_label_has_settled(tmp_path):
     with SqliteSink(tmp_path / "s.db", log_interval=2.0, clock=clock) as sink:
         for i, p in enumerate(probs):  # 1 s at 15 frames/s
             clock.t = T0 + i / 15
-            sink.write(FrameResult(i, i / 15, "cam0", tracker.update(i / 15, [Detection((0, 0, 50, 50), p)]),
-                                   LABELS))
+            sink.write(tracked(tracker, i, i / 15, Detection((0, 0, 50, 50), p)))
     with sqlite3.connect(tmp_path / "s.db") as conn:
         assert conn.execute("SELECT frame, label FROM expressions").fetchall() == [(5, "sad")]
 
@@ -233,7 +249,8 @@ def test_commits_are_batched(tmp_path):
     assert sink.row_count() == 5 and sink.pending_rows == 5
     assert count(db) == 0  # not visible to another connection yet
     clock.t = T0 + 10.0
-    sink.write(frame(5, face()))  # 10 s since the last commit (the open): commits
+    sink.write(frame(5, face()))  # 10 s since the last commit (the open): the log's thread commits
+    assert sink.wait_written(10)
     assert count(db) == 6 and sink.committed_rows == 6 and sink.pending_rows == 0
     clock.t = T0 + 12.0
     sink.write(frame(6, face()))
@@ -269,7 +286,7 @@ def test_retention_on_open_and_hourly(tmp_path):
         assert sink.row_count() == 2
         clock.t = T0 + 35 * DAY + 3600  # an hour since open: the day-5 row goes
         sink.write(frame(4))
-        assert sink.row_count() == 1
+        assert sink.wait_written(10) and sink.row_count() == 1
     assert count(db) == 1
 
     clock.t = T0 + 1000 * DAY
@@ -292,9 +309,9 @@ while True:
     faces = tuple(FaceResult(t, (10 * t, 20, 64, 64), labels[(i // 7 + t) % 3], 0.8, (0.8, 0.1, 0.1))
                   for t in (1, 2))
     sink.write(FrameResult(i, i / 5, "crash", faces, labels))
-    if sink.committed_rows != reported:  # a COMMIT has returned: report rows and the last frame in it
+    if sink.committed_rows != reported:  # a COMMIT has returned: report rows and the last frame in it (2 a frame)
         reported = sink.committed_rows
-        print(reported, i, flush=True)
+        print(reported, reported // 2 - 1, flush=True)
     i += 1
     time.sleep(0.001)
 """
@@ -353,8 +370,7 @@ def simulate(db: Path, seconds: int, *, log_interval: float = LogConfig.log_inte
             noise[true] += 2.0 * rng.random() + 0.5
             probs = [v / sum(noise) for v in noise]
             box = (300 + rng.randint(-3, 3), 200 + rng.randint(-3, 3), 120, 120)
-            faces = tracker.update(t, [Detection(box, probs, 0.9)])
-            sink.write(FrameResult(i, t, "picamera2", faces, FER_LABELS))
+            sink.write(tracked(tracker, i, t, Detection(box, probs, 0.9), source="picamera2"))
         return sink.row_count()
 
 

@@ -226,3 +226,37 @@ def test_argument_validation(kwargs, name):
 def test_labels_validation(labels):
     with pytest.raises(ValueError, match="labels"):
         Tracker(labels)
+
+
+# ------------------------------------------------------------------------------------------------ events
+
+
+def kinds(events) -> list[tuple[str, int, str, str]]:
+    return [(e.kind, e.track_id, e.label, e.previous) for e in events]
+
+
+def test_events_appeared_once_settled_then_label_then_gone_on_the_source_clock():
+    tracker = Tracker(LABELS, window=1, hold=0.4, margin=0, max_age=1.0)
+    seen = []
+    for i in range(5):  # settling: the first 0.4 s (two frames at 5/s) give no event
+        faces, events = tracker.step(i / FPS, [det(100, 100, SAD if i == 0 else HAPPY)])
+        seen.append((i, faces[0].settled, kinds(events)))
+    assert seen[:2] == [(0, False, []), (1, False, [])]
+    assert seen[2] == (2, True, [("appeared", 1, "happy", "")])  # its settled label, not the first guess
+    assert seen[3][2] == seen[4][2] == []
+    assert tracker.step(1.0, [det(100, 100, SAD)])[1] == ()  # a new candidate waits out hold ...
+    faces, events = tracker.step(1.6, [det(100, 100, SAD)])
+    assert kinds(events) == [("label", 1, "sad", "happy")] and events[0].timestamp == 1.6
+    assert faces[0].since == 1.6
+    assert tracker.step(2.6, [])[1] == ()  # last seen at 1.6: 1.0 s is not more than max_age
+    gone = tracker.step(2.8, [])[1]
+    assert kinds(gone) == [("gone", 1, "sad", "sad")] and gone[0].timestamp == 2.8
+
+
+def test_a_track_that_goes_before_settling_has_no_event_and_a_restart_ends_the_others():
+    tracker = Tracker(LABELS, window=1, hold=0.4, margin=0, max_age=0.5)
+    assert tracker.step(0.0, [det(0, 0)])[1] == ()
+    assert tracker.step(1.0, [det(300, 300)])[1] == ()  # track 1 expired unsettled: no "gone" either
+    tracker.step(1.5, [det(300, 300)])  # settled: it appeared
+    _, events = tracker.step(0.0, [det(300, 300)])  # the source restarted (a looping file)
+    assert kinds(events) == [("gone", 2, "happy", "happy")]

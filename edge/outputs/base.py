@@ -102,6 +102,13 @@ class MultiSink(_Sink):
         for sink in self.sinks:
             sink.write(result, frame)
 
+    def drops(self) -> dict[str, int]:
+        """What each output dropped rather than hold the frame loop up (``drops()`` of those that queue work)."""
+        out: dict[str, int] = {}
+        for sink in self.sinks:
+            out.update(getattr(sink, "drops", dict)())
+        return out
+
     def find(self, cls: type) -> Any:
         """The first sink of this class, or None."""
         return next((s for s in self.sinks if isinstance(s, cls)), None)

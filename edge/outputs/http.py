@@ -1,8 +1,9 @@
 """The HTTP output: a kiosk page, the annotated MJPEG stream, and a JSON and server-sent-events API.
 
 Served by aiohttp (with aiohttp-sse for the event stream) from its own thread and event loop, so the frame loop
-never waits on a client: ``write`` only updates the live state, hands events to the loop and, when a stream
-client is connected and a frame is due, encodes one JPEG. Routes (see README, "Live outputs"):
+never waits on a client: ``write`` only updates the live view, hands the tracker's events to the loop and, when a
+stream client is connected and a frame is due, hands the frame to the encoder's thread (one frame waits at most:
+a newer one replaces it, counted in ``drops``). Routes (see README, "Live outputs"):
 
     /                 the kiosk page (no external assets)      /stream.mjpg    the annotated stream
     /api/status       version, uptime, source, model, ...      /api/faces      the faces in view
@@ -17,6 +18,7 @@ is required to listen off loopback (the config refuses it otherwise).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ferlite.edge.outputs.base import OutputContext, _Sink
 from ferlite.edge.outputs.guard import ClientFaults, ConnectionGuard, Throttle, guarded_site, loop_exception_handler
-from ferlite.edge.outputs.live import LiveState
+from ferlite.edge.outputs.live import LiveView
 from ferlite.edge.results import FrameResult
 from ferlite.errors import UsageError
 from ferlite.redact import redact
@@ -57,13 +59,17 @@ class HttpSink(_Sink):
 
         h = config.http
         self.config, self.settings = config, h
-        self.state = LiveState(gone_after=config.tracking.max_age, history_s=h.history_minutes * 60)
+        self.state = LiveView(history_s=h.history_minutes * 60)
         self.info = {"version": __version__, "source": context.source, "detector": config.detector.type,
                      "model": config.classifier.model or "default", "stream": h.stream}
         self.log_path = config.log.resolve_path() if "sqlite" in context.outputs else None
         self.host, _, port = h.listen.rpartition(":")
         self.host, self.port = self.host.strip("[]"), int(port)
         self.jpeg, self.stream_clients, self._last_jpeg = b"", 0, 0.0
+        self.dropped_frames = 0  # frames due for the stream that a newer one replaced before they were encoded
+        self._to_encode: tuple | None = None
+        self._encoder_wake = threading.Condition()
+        self._peers: tuple = ()  # the run's other outputs, for their drop counts in /api/status
         self._queues: set[asyncio.Queue] = set()
         self.last_error = LastError()
         self.client_log = logging.getLogger("ferlite.edge.outputs.http.clients")  # aiohttp's, for client faults
@@ -79,6 +85,8 @@ class HttpSink(_Sink):
         if self._failure is not None:
             self._release()
             raise UsageError(f"[http] listen = {h.listen}: cannot serve there: {self._failure}")
+        self._encoder = threading.Thread(target=self._encode_loop, name="ferlite-jpeg", daemon=True)
+        self._encoder.start()
         log.info("serving http://%s:%d/", self.host, self.port)
 
     @classmethod
@@ -89,15 +97,41 @@ class HttpSink(_Sink):
 
     def write(self, result: FrameResult, frame: Any = None) -> None:
         self._check_open()
-        events = self.state.update(result)
-        if events:
-            self._loop.call_soon_threadsafe(self._broadcast, [e.as_dict() for e in events])
+        self.state.update(result)
+        if result.events:  # decided once by the tracker, on the source's clock
+            wall = time.time()
+            events = [e.as_dict(result.source, result.index, wall) for e in result.events]
+            self._loop.call_soon_threadsafe(self._broadcast, events)
         now = time.monotonic()
         due = now - self._last_jpeg >= 1.0 / self.settings.stream_fps
         if self.settings.stream and self.stream_clients and frame is not None and due:
             self._last_jpeg = now
-            jpeg = self.encode(frame.image, result)
-            self._loop.call_soon_threadsafe(self._new_jpeg, jpeg)
+            with self._encoder_wake:
+                if self._to_encode is not None:
+                    self.dropped_frames += 1  # the encoder is behind: the older frame is never sent
+                self._to_encode = (frame.image, result)
+                self._encoder_wake.notify()
+
+    def _encode_loop(self) -> None:
+        """The encoder's thread: the newest frame handed over, annotated and encoded, to the stream's clients."""
+        while True:
+            with self._encoder_wake:
+                self._encoder_wake.wait_for(lambda: self._to_encode is not None or self.closed)
+                if self.closed:
+                    return
+                (image, result), self._to_encode = self._to_encode, None
+            jpeg = self.encode(image, result)
+            if not self._loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    self._loop.call_soon_threadsafe(self._new_jpeg, jpeg)
+
+    def bind(self, peers) -> None:
+        """Told the run's outputs (by the registry), to show their drops in /api/status."""
+        self._peers = tuple(p for p in peers if p is not self)
+
+    def drops(self) -> dict[str, int]:
+        """Stream frames an encoder that fell behind never sent."""
+        return {"stream frames": self.dropped_frames}
 
     def encode(self, image, result: FrameResult) -> bytes:
         """The annotated frame as JPEG, faces blurred when [http] blur_faces is set."""
@@ -111,6 +145,9 @@ class HttpSink(_Sink):
         return data.tobytes() if ok else b""
 
     def _close(self) -> None:
+        with self._encoder_wake:
+            self._encoder_wake.notify()
+        self._encoder.join(timeout=10)
         if not self._loop.is_closed():  # running, or about to run: stop() is queued either way
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
@@ -184,7 +221,15 @@ class HttpSink(_Sink):
             else None
         return {**self.info, "uptime_s": round(time.time() - s.started, 1), "frames": s.frames,
                 "fps": round(s.fps, 2), "faces_now": len(s.result.faces) if s.result else 0,
-                "state": s.state(), "shares": s.shares(self.settings.history_minutes), "last_error": error}
+                "state": s.state(), "shares": s.shares(self.settings.history_minutes), "last_error": error,
+                "dropped": self.all_drops()}
+
+    def all_drops(self) -> dict[str, int]:
+        """Work the outputs dropped rather than hold the frame loop up: log rows, stream frames, MQTT messages."""
+        drops = dict(self.drops())
+        for peer in self._peers:
+            drops.update(getattr(peer, "drops", dict)())
+        return drops
 
     def faces_json(self) -> str:
         return json.dumps({"faces": self.state.faces(), "labels": list(self.state.result.labels)

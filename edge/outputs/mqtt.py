@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ferlite.edge.outputs.base import OutputContext, _Sink
-from ferlite.edge.outputs.live import LiveState
+from ferlite.edge.outputs.live import faces_of, room
 from ferlite.edge.results import FrameResult
 from ferlite.errors import UsageError
 
@@ -72,7 +72,6 @@ class MqttSink(_Sink):
         m = self.settings = config.mqtt
         node = node_id()
         self.prefix = (m.topic_prefix or f"ferlite/{node}").rstrip("/")
-        self.state = LiveState(gone_after=config.tracking.max_age, history_s=0)
         self.clock = clock
         self.queue: deque[tuple[str, str, bool]] = deque(maxlen=m.queue)
         self.dropped = 0
@@ -158,19 +157,24 @@ class MqttSink(_Sink):
     def write(self, result: FrameResult, frame: Any = None) -> None:
         self._check_open()
         now = self.clock()
-        for event in self.state.update(result):
-            self._put("events", json.dumps(event.as_dict()))
-        state = self.state.state()
+        wall = time.time()
+        for event in result.events:  # decided once by the tracker, on the source's clock
+            self._put("events", json.dumps(event.as_dict(result.source, result.index, wall)))
+        state = room(result)
         if state != self._last_state:
             self._pending_state = state
         if self._pending_state is not None and now - self._state_at >= self.settings.state_interval:
             self._put("state", json.dumps(self._pending_state), retain=True)
             self._last_state, self._pending_state, self._state_at = self._pending_state, None, now
         if (result.faces or self._had_faces) and now - self._faces_at >= 1.0 / self.settings.faces_hz:
-            self._put("faces", json.dumps({"time": round(time.time(), 3), "faces": self.state.faces()}))
+            self._put("faces", json.dumps({"time": round(wall, 3), "faces": faces_of(result)}))
             self._faces_at, self._had_faces = now, bool(result.faces)
         if self._connected.is_set():
             self._drain()
+
+    def drops(self) -> dict[str, int]:
+        """Messages dropped from the full queue while the broker was away."""
+        return {"mqtt messages": self.dropped}
 
     def _put(self, topic: str, payload: str, retain: bool = False) -> None:
         with self._lock:

@@ -61,6 +61,9 @@ def open_outputs(names: Iterable[str], config: Config, context: OutputContext) -
     except BaseException:
         MultiSink(sinks).close()
         raise
+    for sink in sinks:
+        if callable(getattr(sink, "bind", None)):
+            sink.bind(sinks)  # e.g. the HTTP output shows the others' drops in /api/status
     return MultiSink(sinks)
 
 

@@ -1,16 +1,21 @@
-"""The device's expression log: one SQLite file, SD-card friendly.
+"""The device's expression log: one SQLite file, SD-card friendly, written off the frame loop.
 
-WAL + ``synchronous=NORMAL``, commits batched every ``commit_interval`` seconds, a row per track only when its
-label changes or every ``log_interval`` seconds (not per frame), and old rows deleted after ``retention_days``.
-Only the standard library is imported here.
+WAL + ``synchronous=NORMAL``, commits batched every ``commit_interval`` seconds, a row per track when the tracker
+says it appeared or changed label and then every ``log_interval`` seconds of the source's clock (not per frame),
+and old rows deleted after ``retention_days``. The frame thread only turns a frame's faces into rows and appends
+them to a bounded queue (the oldest dropped, and counted, when it is full); the log's own thread commits them, in
+chunks, oldest first, so a slow or full disk never holds a frame up. Only the standard library is imported here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
+import math
 import sqlite3
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -31,16 +36,21 @@ log = logging.getLogger(__name__)
 JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024
 #: Seconds between retention deletes after the one done on open.
 RETENTION_CHECK_S = 3600.0
-#: A track's volume-control state is forgotten after this many seconds unseen (and at least log_interval).
-TRACK_FORGET_S = 60.0
 #: Rows held in memory while the log cannot be written (a full or read-only disk); the oldest are dropped.
 HOLD_ROWS = 20_000
-#: Seconds before retrying a failed commit, doubling per failure up to the second figure.
+#: Rows per transaction: the oldest first; after a failure the chunk halves (down to the second figure), so
+#: whatever space a full disk gets back is used.
+CHUNK_ROWS = (500, 8)
+#: Seconds before retrying a failed commit (or open), doubling per failure up to the second figure.
 RETRY_S = (1.0, 60.0)
 #: Decimal places stored for probabilities and confidence (4 keeps the json list short).
 PROB_DIGITS = 4
 #: The log's layout version, stored as meta 'schema'; readers (``ferlite report``) refuse a newer one.
 SCHEMA_VERSION = 1
+#: errno values, SQLite result codes (READONLY, IOERR, FULL) and messages of a disk that may take writes later.
+TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EIO, errno.EDQUOT}
+TRANSIENT_CODES = {8, 10, 13}
+TRANSIENT_TEXT = ("disk is full", "readonly", "disk i/o error")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS expressions (
@@ -67,6 +77,28 @@ def _positive_or_zero(name: str, value: float) -> float:
     return float(value)
 
 
+def _transient(exc: BaseException) -> bool:
+    """Whether an error opening or writing the log may pass by itself (a full, read-only or failing disk)."""
+    if isinstance(exc, OSError) or not isinstance(exc, sqlite3.Error):
+        return getattr(exc, "errno", None) in TRANSIENT_ERRNOS
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (code is not None and code & 0xFF in TRANSIENT_CODES) or any(t in str(exc).lower() for t in TRANSIENT_TEXT)
+
+
+def due(face: FaceResult, result: FrameResult, previous: float | None, log_interval: float) -> bool:
+    """Volume control: whether a face gets a row in this frame. Its label must have settled; then a row when the
+    tracker reports it (appeared, label changed), and every ``log_interval`` seconds of the source's clock after
+    that (0: every frame). ``previous`` is the source's previous frame time."""
+    if not face.settled:
+        return False
+    if log_interval == 0 or any(e.track_id == face.track_id and e.kind != "gone" for e in result.events):
+        return True
+    t = result.timestamp
+    if previous is None or previous >= t:
+        return False
+    return math.floor((t - face.since) / log_interval) > math.floor((previous - face.since) / log_interval)
+
+
 class SqliteSink(_Sink):
     """The device's expression log, one SQLite file (see the module docstring and ``systemd/README.md``).
 
@@ -74,12 +106,12 @@ class SqliteSink(_Sink):
     :param commit_interval: seconds between commits; rows wait in memory until then, so a power cut loses at
         most this much (the database itself stays consistent). When a commit fails (a full or read-only disk)
         the sink degrades instead of failing: it keeps the newest ``HOLD_ROWS`` rows in memory, warns once,
-        retries with backoff, and writes them when the disk takes them again; ``degraded`` says why meanwhile.
-    :param log_interval: a track gets a row when its label changes, else at most once per this many seconds.
-        0 logs every face of every frame. A face whose label is still settling (``FaceResult.settled`` False:
-        a new track's first ``[tracking] hold`` seconds) gets no row yet.
+        retries with backoff and writes them, oldest first and in chunks, as the disk takes them again;
+        ``degraded`` says why meanwhile. A new log that cannot be created on such a disk waits the same way.
+    :param log_interval: a track gets a row when the tracker reports it (appeared, label changed), then at most
+        once per this many seconds of the source's clock. 0 logs every settled face of every frame.
     :param retention_days: rows older than this are deleted on open and then hourly; None keeps everything.
-    :param clock: wall-clock seconds, used for ``ts`` and every interval; injectable for tests.
+    :param clock: wall-clock seconds, used for ``ts`` and the commit and retention intervals; injectable for tests.
     """
 
     def __init__(self, path: str | Path, *, commit_interval: float = 10.0, log_interval: float = LogConfig.log_interval,
@@ -94,25 +126,41 @@ class SqliteSink(_Sink):
         self.path = Path(path)
         self._clock = clock
         self._labels: tuple[str, ...] | None = None
-        self._tracks: dict[tuple[str, int], tuple[str, float, float]] = {}  # -> (label, last row, last seen)
-        self._held: deque[tuple] = deque(maxlen=HOLD_ROWS)  # rows not committed yet
+        self._previous: dict[str, float] = {}  # source -> its previous frame's time
+        self._held: deque[tuple] = deque()  # rows not committed yet, oldest first (the writer takes from the left)
+        self._lock = threading.Condition()  # guards _held, the counters and the writer's requests
+        self._db = threading.Lock()  # held by the log's thread while it uses the connection
         self._labels_stored = False
         self.committed_rows = 0  # rows committed by this sink since it was opened
         self.dropped_rows = 0  # rows lost because the log could not be written for too long
         self.degraded = ""  # why the log cannot be written now ("" when it can)
-        self._failures, self._retry_at = 0, 0.0
-        self._conn = self._connect()
+        self._failures, self._retry_at, self._chunk = 0, 0.0, CHUNK_ROWS[0]
+        self._asked, self._done, self._force, self._stopping = 0, 0, False, False  # the log's thread's requests
         now = clock()
-        self._last_commit = now
-        self._last_retention = now
-        self._delete_expired(now)
+        self._last_commit, self._last_retention = now, now
+        self._retention_at: float | None = None  # a retention delete asked of the log's thread
+        self._conn = self._open_or_wait(now)
+        if self._conn is not None:
+            self._delete_expired(now)
+        self._writer = threading.Thread(target=self._write_loop, name="ferlite-log", daemon=True)
+        self._writer.start()
 
     # ------------------------------------------------------------------------------------------ opening
 
-    def _connect(self) -> sqlite3.Connection:
+    def _open_or_wait(self, now: float) -> sqlite3.Connection | None:
+        """The connection; None, degraded, when the disk cannot take a new log now (the writer retries)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None)  # transactions are managed here
+            return self._connect()
+        except (OSError, sqlite3.Error) as exc:
+            if not _transient(exc):
+                raise UsageError(f"cannot open the results database {self.path}: {exc}") from exc
+            self._failed(now, exc, opening=True)
+            return None
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)  # the writer uses it
+        try:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
@@ -120,8 +168,9 @@ class SqliteSink(_Sink):
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             schema = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
             row = conn.execute("SELECT value FROM meta WHERE key = 'labels'").fetchone()
-        except (OSError, sqlite3.Error) as exc:
-            raise UsageError(f"cannot open the results database {self.path}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
         if not schema.isdigit() or int(schema) > SCHEMA_VERSION:
             conn.close()
             raise UsageError(f"{self.path}: log schema {schema} is newer than this ferlite writes "
@@ -129,31 +178,39 @@ class SqliteSink(_Sink):
         if mode.lower() != "wal":
             log.warning("%s: journal_mode is %r, not 'wal' (file system without shared memory?)", self.path, mode)
         if row is not None:
-            self._labels, self._labels_stored = tuple(json.loads(row[0])), True
+            stored = tuple(json.loads(row[0]))
+            if self._labels not in (None, stored):  # a log created late, by the log's thread
+                conn.close()
+                raise UsageError(self._labels_error(stored, self._labels))
+            self._labels, self._labels_stored = stored, True
         return conn
 
     def pragmas(self) -> dict[str, object]:
         """The connection's journal_mode, synchronous (0 off, 1 normal, 2 full) and journal_size_limit."""
         self._check_open()
-        return {name: self._conn.execute(f"PRAGMA {name}").fetchone()[0]
-                for name in ("journal_mode", "synchronous", "journal_size_limit")}
+        with self._db:
+            return {name: self._conn.execute(f"PRAGMA {name}").fetchone()[0]
+                    for name in ("journal_mode", "synchronous", "journal_size_limit")}
 
     @property
-    def labels(self) -> tuple[str, ...] | None:
-        """The labels the stored ``probs`` lists follow (None until the first write to a new database)."""
+    def labels(self) -> tuple[str, ...] | None:  # what the stored probs follow (None before the first write)
         return self._labels
 
     @property
-    def pending_rows(self) -> int:
-        """Rows waiting for the next commit (or for the disk to take them again)."""
+    def pending_rows(self) -> int:  # rows waiting for the next commit (or for the disk to take them again)
         return len(self._held)
 
     def row_count(self) -> int:
         """Rows in the table, this sink's uncommitted ones included."""
         self._check_open()
-        return self._conn.execute("SELECT COUNT(*) FROM expressions").fetchone()[0] + len(self._held)
+        with self._db, self._lock:
+            stored = self._conn.execute("SELECT COUNT(*) FROM expressions").fetchone()[0] if self._conn else 0
+            return stored + len(self._held)
 
-    # ------------------------------------------------------------------------------------------ writing
+    def drops(self) -> dict[str, int]:  # rows lost: the disk too slow, full or read-only for too long
+        return {"log rows": self.dropped_rows}
+
+    # ------------------------------------------------------------------------------------------ frame thread
 
     @classmethod
     def from_config(cls, config: Config, context: OutputContext) -> SqliteSink:
@@ -162,41 +219,34 @@ class SqliteSink(_Sink):
                    retention_days=c.retention_days or None)
 
     def write(self, result: FrameResult, frame: Any = None) -> None:
-        """Log the faces that are due (new track, label change, or ``log_interval`` elapsed), then
-        commit if ``commit_interval`` has passed and apply retention if an hour has."""
+        """Queue the rows of the faces that are due (see :func:`due`), then ask the log's thread to commit if
+        ``commit_interval`` has passed (and to apply retention if an hour has). Never waits on the disk."""
         self._check_open()
         now = self._clock()
         if result.faces:
             self._check_labels(result.labels)
-        for face in result.faces:
-            if self._due(now, result.source, face):
-                if len(self._held) == self._held.maxlen:
-                    self.dropped_rows += 1
-                self._held.append(self._row(now, result, face))
-        if now - self._last_retention >= RETENTION_CHECK_S:
-            self._last_retention = now
-            self._delete_expired(now)
-        if now - self._last_commit >= self.commit_interval:
-            self._commit(now)
+        previous = self._previous.get(result.source)
+        rows = [self._row(now, result, f) for f in result.faces if due(f, result, previous, self.log_interval)]
+        self._previous[result.source] = result.timestamp
+        with self._lock:
+            self._held.extend(rows)
+            self._trim()
+            if now - self._last_retention >= RETENTION_CHECK_S:
+                self._last_retention = self._retention_at = now
+                self._ask()
+            if now - self._last_commit >= self.commit_interval:
+                self._last_commit = now
+                self._ask()
 
     def _check_labels(self, labels: tuple[str, ...]) -> None:
         if self._labels is None:
             self._labels = tuple(labels)  # stored with the first commit
         elif tuple(labels) != self._labels:
-            raise UsageError(f"the results database {self.path} holds labels {list(self._labels)}, but this "
-                             f"model has {list(labels)}: use another database file (or move this one away)")
+            raise UsageError(self._labels_error(self._labels, labels))
 
-    def _due(self, now: float, source: str, face: FaceResult) -> bool:
-        """Volume control: whether this face gets a row now; updates the track's state."""
-        if not face.settled:  # a new track's label is still settling (its first [tracking] hold seconds)
-            return False
-        key = (source, face.track_id)
-        state = self._tracks.get(key)
-        if state is None or state[0] != face.label or now - state[1] >= self.log_interval:
-            self._tracks[key] = (face.label, now, now)
-            return True
-        self._tracks[key] = (state[0], state[1], now)
-        return False
+    def _labels_error(self, stored, labels) -> str:
+        return f"the results database {self.path} holds labels {list(stored)}, but this model has {list(labels)}: " \
+            "use another database file (or move this one away)"
 
     @staticmethod
     def _row(now: float, result: FrameResult, face: FaceResult) -> tuple:
@@ -205,43 +255,117 @@ class SqliteSink(_Sink):
         return (now, result.source, result.index, face.track_id, face.label,
                 round(face.confidence, PROB_DIGITS), x, y, w, h, probs)
 
-    def _commit(self, now: float) -> None:
-        """Write the held rows in one transaction; on a full or read-only disk keep them and retry later."""
-        self._last_commit = now
-        forget = max(TRACK_FORGET_S, self.log_interval)
-        self._tracks = {k: s for k, s in self._tracks.items() if now - s[2] <= forget}
-        if (not self._held and self._labels_stored) or (self.degraded and now < self._retry_at):
-            return
-        rows = list(self._held)
-        try:
-            self._conn.execute("BEGIN")
-            if not self._labels_stored and self._labels is not None:
-                self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('labels', ?)",
-                                   (json.dumps(list(self._labels)),))
-            self._conn.executemany(INSERT, rows)
-            self._conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._failed(now, exc)
-            return
-        self._labels_stored = self._labels is not None
-        for _ in rows:
+    def _trim(self) -> None:  # drop the oldest rows beyond HOLD_ROWS (with the lock held)
+        while len(self._held) > HOLD_ROWS:
             self._held.popleft()
-        self.committed_rows += len(rows)
+            self.dropped_rows += 1
+
+    def _ask(self, force: bool = False) -> int:  # with the lock held; returns the request's number
+        self._asked += 1
+        self._force = self._force or force
+        self._lock.notify_all()
+        return self._asked
+
+    def wait_written(self, timeout: float | None = None) -> bool:
+        """Wait until the log's thread has served every commit asked for so far; False on timeout."""
+        with self._lock:
+            asked = self._asked
+            return self._lock.wait_for(lambda: self._done >= asked or not self._writer.is_alive(), timeout)
+
+    # ------------------------------------------------------------------------------------------ the log's thread
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._lock:
+                self._lock.wait_for(lambda: self._asked > self._done or self._stopping)
+                if self._asked == self._done and self._stopping:
+                    return
+                asked, force, self._force = self._asked, self._force, False
+                retention, self._retention_at = self._retention_at, None
+            now = self._clock()
+            if force:
+                self._retry_at = 0.0  # flush (at readiness, on close) tries now, whatever the backoff
+            if not (self.degraded and now < self._retry_at):
+                try:
+                    self._serve(now, retention)
+                except Exception:  # a bug must not stop the log's thread (and with it every flush)
+                    log.exception("%s: the log's writer failed", self.path)
+            with self._lock:
+                self._done = asked
+                self._lock.notify_all()
+
+    def _serve(self, now: float, retention: float | None) -> None:
+        if self._conn is None:
+            try:
+                with self._db:
+                    self._conn = self._connect()
+            except (OSError, sqlite3.Error, UsageError) as exc:
+                self._failed(now, exc, opening=True)
+                return
+            log.info("%s: created the log", self.path)
+        if retention is not None:
+            with self._db:
+                self._delete_expired(retention)
+        self._commit(now)
+
+    def _commit(self, now: float) -> None:
+        """Write the held rows, oldest first, a chunk per transaction; on a full or read-only disk keep the rest
+        and retry later. A failed chunk is tried again after a checkpoint (which frees the WAL's old pages) and
+        then in halves, so that what little space came back is used too."""
+        written, checkpointed = 0, False
+        while self._held or (not self._labels_stored and self._labels is not None):
+            try:
+                written += self._write_chunk()
+            except sqlite3.Error as exc:
+                if not checkpointed:
+                    checkpointed = True
+                    with self._db, contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                elif self._chunk > CHUNK_ROWS[1]:
+                    self._chunk //= 2
+                else:
+                    self._failed(now, exc)
+                    return
+                continue
+            self._chunk = min(CHUNK_ROWS[0], 2 * self._chunk)
         if self.degraded:
-            log.warning("%s: writable again; wrote the %d rows held meanwhile (%d dropped)", self.path, len(rows),
+            log.warning("%s: writable again; wrote the %d rows held meanwhile (%d dropped)", self.path, written,
                         self.dropped_rows)
             self.degraded, self._failures = "", 0
 
-    def _failed(self, now: float, exc: sqlite3.Error) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+    def _write_chunk(self) -> int:
+        """One transaction of the oldest held rows (and the labels, the first time); on failure they are held
+        again. The database lock makes row_count exact: a row is held or stored, never neither."""
+        with self._db:
+            with self._lock:
+                rows = [self._held.popleft() for _ in range(min(self._chunk, len(self._held)))]
+            try:
+                self._conn.execute("BEGIN")
+                if not self._labels_stored and self._labels is not None:
+                    self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('labels', ?)",
+                                       (json.dumps(list(self._labels)),))
+                self._conn.executemany(INSERT, rows)
+                self._conn.execute("COMMIT")
+            except sqlite3.Error:
+                with contextlib.suppress(sqlite3.Error):
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                with self._lock:
+                    self._held.extendleft(reversed(rows))
+                    self._trim()
+                raise
+            self._labels_stored = self._labels is not None
+            self.committed_rows += len(rows)
+            return len(rows)
+
+    def _failed(self, now: float, exc: BaseException, opening: bool = False) -> None:
         self._failures += 1
         delay = min(RETRY_S[0] * 2 ** (self._failures - 1), RETRY_S[1])
         self._retry_at = now + delay
         if not self.degraded:
-            log.warning("%s: cannot write the log (%s); keeping the newest %d rows in memory and retrying",
-                        self.path, exc, HOLD_ROWS)
+            what = "create" if opening else "write"
+            log.warning("%s: cannot %s the log (%s); keeping the newest %d rows in memory and retrying",
+                        self.path, what, exc, HOLD_ROWS)
         self.degraded = str(exc)
 
     def _delete_expired(self, now: float) -> None:
@@ -255,14 +379,22 @@ class SqliteSink(_Sink):
         if cur.rowcount > 0:
             log.info("%s: deleted %d rows older than %g days", self.path, cur.rowcount, self.retention_days)
 
-    def _flush(self) -> None:
-        self._retry_at = 0.0  # flush (at readiness, on close) tries now, whatever the backoff
-        self._commit(self._clock())
+    # ------------------------------------------------------------------------------------------ flush, close
+
+    def _flush(self) -> None:  # commit everything held now (whatever the backoff) and wait for it
+        with self._lock:
+            asked = self._ask(force=True)
+            self._lock.wait_for(lambda: self._done >= asked or not self._writer.is_alive())
 
     def _close(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+        self._writer.join()
         if self._held:
             self.dropped_rows += len(self._held)
             log.error("%s: %d rows could not be written (%s) and are lost", self.path, len(self._held),
                       self.degraded)
             self._held.clear()
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()

@@ -271,12 +271,16 @@ def log_sink(sink):
 
 
 def describe_rows(sink) -> str:
+    """The log's part of STATUS=, and what the outputs dropped rather than hold the frame loop up."""
+    dropped = {name: n for name, n in sink.drops().items() if n}
+    drops = ("; dropped " + ", ".join(f"{n} {name}" for name, n in dropped.items())) if dropped else ""
     db = log_sink(sink)
     if db is None:
-        return ""
+        return drops
     if db.degraded:
-        return f", LOG NOT WRITABLE ({db.degraded}): {db.pending_rows} rows held in memory, {db.committed_rows} logged"
-    return f", {db.committed_rows + db.pending_rows} rows logged"
+        return (f", LOG NOT WRITABLE ({db.degraded}): {db.pending_rows} rows held in memory, {db.committed_rows} "
+                f"logged{drops}")
+    return f", {db.committed_rows + db.pending_rows} rows logged{drops}"
 
 
 def describe_outputs(sink, final: bool = False) -> str:
