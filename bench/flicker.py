@@ -3,7 +3,7 @@
     python bench/flicker.py                      # the sample clip and the kiosk clip, a grid of settings
     python bench/flicker.py --hold 0.5 --margin 0.05
     python bench/flicker.py --looped 10 --fps 59     # the log of a 10-minute looped run of the sample clip
-    python bench/flicker.py --threshold 0.63         # where the sample clip's camera man hovers
+    python bench/flicker.py --threshold 0.75         # where the sample clip's camera man hovers
 
 Each clip goes through the real pipeline once (YuNet, the bundled int8 model, detection every 5 frames) with
 no smoothing, and the recorded per-frame probabilities are then replayed through the tracker for each setting
