@@ -218,32 +218,34 @@ def test_broker_down_is_not_fatal_and_two_devices_share_a_broker(tmp_path):
         f.write(f'[http]\nenabled = true\nlisten = "127.0.0.1:{http_port}"\n')
     two = mqtt_config(tmp_path, broker.port, "dev2")
     status = f"http://127.0.0.1:{http_port}/api/status"
-    with service(one, tmp_path / "dev1.log") as proc1, service(two, tmp_path / "dev2.log"):
-        wait_for_port(http_port, proc=proc1)  # the broker is not there yet: the service runs anyway
-        before = wait_for_json(status, lambda s: s["frames"] > 100)
-        assert proc1.poll() is None
-        broker.start()
-        fleet = subprocess.Popen([sys.executable, str(ROOT / "docs" / "examples" / "fleet_subscriber.py"),
-                                  "--port", str(broker.port), "--db", str(tmp_path / "fleet.db"), "--seconds", "8"],
-                                 stdout=subprocess.PIPE, text=True)
-        sub = Subscriber(broker.port)
-        try:
-            for dev in ("dev1", "dev2"):
-                sub.wait_for(f"ferlite/{dev}/availability", lambda p: p == "online")
-                sub.wait_for(f"ferlite/{dev}/events")
-            fleet_out = fleet.communicate(timeout=60)[0]  # docs/live-outputs.md's fleet recipe: one table, both devices
-            assert "dev1: " in fleet_out and "dev2: " in fleet_out, fleet_out
-            broker.stop()  # the broker goes away mid-run ...
-            time.sleep(3)
-            down = get_json(status)
-            broker.start()  # ... and comes back: both reconnect and go on
-            sub.close()
+    try:  # the broker outlives the services, so their last outage is the test's own
+        with service(one, tmp_path / "dev1.log") as proc1, service(two, tmp_path / "dev2.log"):
+            wait_for_port(http_port, proc=proc1)  # the broker is not there yet: the service runs anyway
+            before = wait_for_json(status, lambda s: s["frames"] > 100)
+            assert proc1.poll() is None
+            broker.start()
+            fleet = subprocess.Popen([sys.executable, str(ROOT / "docs" / "examples" / "fleet_subscriber.py"),
+                                      "--port", str(broker.port), "--db", str(tmp_path / "fleet.db"), "--seconds", "8"],
+                                     stdout=subprocess.PIPE, text=True)
             sub = Subscriber(broker.port)
-            for dev in ("dev1", "dev2"):
-                sub.wait_for(f"ferlite/{dev}/faces", timeout=60)
-        finally:
-            sub.close()
-            broker.stop()
+            try:
+                for dev in ("dev1", "dev2"):
+                    sub.wait_for(f"ferlite/{dev}/availability", lambda p: p == "online")
+                    sub.wait_for(f"ferlite/{dev}/events")
+                fleet_out = fleet.communicate(timeout=60)[0]  # docs/live-outputs.md: one table, both devices
+                assert "dev1: " in fleet_out and "dev2: " in fleet_out, fleet_out
+                broker.stop()  # the broker goes away mid-run ...
+                time.sleep(3)
+                down = get_json(status)
+                broker.start()  # ... and comes back: both reconnect and go on
+                sub.close()
+                sub = Subscriber(broker.port)
+                for dev in ("dev1", "dev2"):
+                    sub.wait_for(f"ferlite/{dev}/faces", timeout=60)
+            finally:
+                sub.close()
+    finally:
+        broker.stop()
     assert down["fps"] > 0.6 * before["fps"], (before["fps"], down["fps"])
     lines = [line for line in (tmp_path / "dev1.log").read_text().splitlines() if "MQTT" in line]
     warnings = [line for line in lines if "WARNING" in line]  # once when down at start, once when lost
