@@ -31,6 +31,9 @@ class ModelInfo:
     #: what they say whichever model is loaded.
     temperature: float = 1.0
     metrics: dict = field(default_factory=dict)
+    #: the ferlite version that wrote the sidecar (``ferlite --version``; a bundled model's is the release it
+    #: ships in); '' in sidecars written before it was recorded.
+    ferlite: str = ""
 
     @staticmethod
     def sidecar(model_path: str | Path) -> Path:
@@ -59,6 +62,10 @@ class ModelInfo:
         return cls(**{**asdict(info), "labels": tuple(info.labels)})
 
     def write(self, model_path: str | Path) -> Path:
+        """Write the sidecar, stamped with this ferlite's version."""
+        from ferlite import __version__
+
         path = self.sidecar(model_path)
-        path.write_text(json.dumps({**asdict(self), "labels": list(self.labels)}, indent=1) + "\n")
+        data = {**asdict(self), "labels": list(self.labels), "ferlite": __version__}
+        path.write_text(json.dumps(data, indent=1) + "\n")
         return path
