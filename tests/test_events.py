@@ -59,7 +59,7 @@ def test_the_log_sse_and_mqtt_report_the_same_events_on_a_replayed_clip(tmp_path
     context = OutputContext(tmp_path, str(SAMPLE_CLIP), "video")
     try:
         log_sink = SqliteSink(db, log_interval=86400)  # a row only when the tracker reports a face
-        http, mqtt = HttpSink(config, context), MqttSink(config, context)
+        http, mqtt = HttpSink(config.http, context), MqttSink(config.mqtt, context)
         with MultiSink([log_sink, http, mqtt]) as outputs:
             sse = SseReader(f"http://127.0.0.1:{port}/api/events")
             sse.start()

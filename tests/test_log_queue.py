@@ -102,7 +102,7 @@ def test_a_slow_stream_encoder_drops_frames_not_time(tmp_path):
     image = np.zeros((240, 320, 3), np.uint8)
     picture = type("Frame", (), {"image": image})()
     got, done = [], threading.Event()
-    with SlowEncoder(config, OutputContext(tmp_path, "cam0", "usb")) as sink:
+    with SlowEncoder(config.http, OutputContext(tmp_path, "cam0", "usb")) as sink:
         def read():  # a kiosk page on the stream for the whole run
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/stream.mjpg", timeout=10) as r:
                 while not done.is_set():

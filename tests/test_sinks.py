@@ -83,6 +83,46 @@ def test_registry_and_create_sink(tmp_path):
         assert isinstance(sink, ResultSink) and sink.commit_interval == 5.0
 
 
+class SectionProbe:
+    """A sink of one's own that names a section: it is built from that section alone."""
+
+    SECTION = "mqtt"
+
+    def __init__(self, section, context):
+        self.section, self.context = section, context
+
+    @classmethod
+    def from_config(cls, section, context):
+        return cls(section, context)
+
+    def write(self, result, frame=None):
+        pass
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_each_output_is_built_from_its_own_section_and_the_run_context(tmp_path, monkeypatch):
+    import types
+
+    from ferlite.edge.config import Config
+    from ferlite.edge.outputs.base import OutputContext
+    from ferlite.edge.outputs.registry import open_outputs
+
+    monkeypatch.setitem(sys.modules, "probe_outputs", types.SimpleNamespace(Probe=SectionProbe))
+    config = Config().replace(outputs={"csv": "c.csv"}, log={"path": str(tmp_path / "x.db")},
+                              detector={"type": "haar"}, classifier={"model": "fer2013"}, mqtt={"port": 1884})
+    with open_outputs(["sqlite", "csv", "probe_outputs:Probe"], config, OutputContext(tmp_path)) as outputs:
+        log, table, probe = outputs.sinks
+        assert log.path == tmp_path / "x.db" and table.path == tmp_path / "c.csv"
+        assert probe.section is config.mqtt
+        assert (probe.context.outputs, probe.context.detector, probe.context.model, probe.context.log) == (
+            ("sqlite", "csv", "probe_outputs:Probe"), "haar", "fer2013", tmp_path / "x.db")
+
+
 def test_unknown_sink_lists_the_valid_names():
     with pytest.raises(UsageError, match="unknown output 'sqlit'.*did you mean 'sqlite'.*sqlite, csv, json, list"):
         create_sink("sqlit")

@@ -32,7 +32,7 @@ def test_the_command_and_the_package_report_the_version():
 def test_api_status_reports_the_version(tmp_path):
     port = free_port()
     config = Config().replace(http={"listen": f"127.0.0.1:{port}"})
-    sink = HttpSink.from_config(config, OutputContext(tmp_path))
+    sink = HttpSink.from_config(config.http, OutputContext(tmp_path))
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=10) as r:
             assert json.loads(r.read())["version"] == __version__

@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ferlite.edge.results import FrameResult
 from ferlite.redact import redact
-
-if TYPE_CHECKING:
-    from ferlite.edge.config import Config
 
 LIVE_KINDS = frozenset({"usb", "picamera", "stream"})
 
@@ -34,7 +31,9 @@ class ResultSink(Protocol):
 @dataclass(frozen=True)
 class OutputContext:
     """What a sink built from the config is told about its run: the folder for files, the source and its kind
-    (edge.sources.registry.source_kind), frame rate and length when known."""
+    (edge.sources.registry.source_kind), frame rate and length when known, and what the live outputs report
+    beside their own section (the detector, the model, the log this run writes), filled in one place by
+    registry.open_outputs."""
 
     dir: Path
     source: str = ""
@@ -42,6 +41,9 @@ class OutputContext:
     fps: float | None = None
     frame_count: int | None = None
     outputs: tuple[str, ...] = ()  # the names of every output of this run (filled by registry.open_outputs)
+    detector: str = ""  # [detector] type
+    model: str = "default"  # [classifier] model, or "default"
+    log: Path | None = None  # the SQLite log ([log] path) when this run writes one ("sqlite" among its outputs)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "source", redact(self.source))  # no output learns a password
@@ -56,9 +58,11 @@ class _Sink:
     """Shared context-manager and closed-state handling; subclasses implement write/_flush/_close."""
 
     closed = False
+    #: The config section the sink is built from (``from_config`` receives it), or None for none.
+    SECTION: str | None = None
 
     @classmethod
-    def from_config(cls, config: Config, context: OutputContext) -> _Sink:
+    def from_config(cls, section: Any, context: OutputContext) -> _Sink:
         return cls()
 
     def __enter__(self):

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ferlite.edge.outputs.base import LIVE_KINDS, OutputContext, _Sink
 from ferlite.edge.results import FrameResult
 from ferlite.tables import printable
-
-if TYPE_CHECKING:
-    from ferlite.edge.config import Config
 
 
 def frame_line(result: FrameResult) -> str:
@@ -34,7 +31,7 @@ class ConsoleSink(_Sink):
                             file=sys.stderr, disable=None)
 
     @classmethod
-    def from_config(cls, config: Config, context: OutputContext) -> ConsoleSink:
+    def from_config(cls, section: None, context: OutputContext) -> ConsoleSink:
         return cls(context.kind, context.frame_count, context.source)
 
     def write(self, result: FrameResult, frame: Any = None) -> None:

@@ -12,7 +12,7 @@ from ferlite.edge.outputs.base import OutputContext, _Sink
 from ferlite.edge.results import FrameResult, face_rows
 
 if TYPE_CHECKING:
-    from ferlite.edge.config import Config
+    from ferlite.edge.config import OutputsConfig
 
 
 class ListSink(_Sink):
@@ -36,6 +36,8 @@ class CsvSink(_Sink):
     as the file system gave them (bytes that are not UTF-8 as themselves), so a reader using ``surrogateescape``
     gets back paths that open the same files."""
 
+    SECTION = "outputs"
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,8 +45,8 @@ class CsvSink(_Sink):
         self._writer: csv.DictWriter | None = None
 
     @classmethod
-    def from_config(cls, config: Config, context: OutputContext) -> CsvSink:
-        return cls(context.file(config.outputs.csv))
+    def from_config(cls, outputs: OutputsConfig, context: OutputContext) -> CsvSink:
+        return cls(context.file(outputs.csv))
 
     def write(self, result: FrameResult, frame: Any = None) -> None:
         self._check_open()
@@ -69,14 +71,16 @@ class CsvSink(_Sink):
 class JsonSink(_Sink):
     """The rows of :class:`CsvSink` as one json list, written when the sink is closed."""
 
+    SECTION = "outputs"
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.rows: list[dict] = []
 
     @classmethod
-    def from_config(cls, config: Config, context: OutputContext) -> JsonSink:
-        return cls(context.file(config.outputs.json))
+    def from_config(cls, outputs: OutputsConfig, context: OutputContext) -> JsonSink:
+        return cls(context.file(outputs.json))
 
     def write(self, result: FrameResult, frame: Any = None) -> None:
         self._check_open()

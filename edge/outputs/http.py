@@ -33,7 +33,7 @@ from ferlite.errors import UsageError
 from ferlite.redact import redact
 
 if TYPE_CHECKING:
-    from ferlite.edge.config import Config
+    from ferlite.edge.config import HttpConfig
 
 log = logging.getLogger(__name__)
 #: Server-sent events kept per client while it is slow (the oldest are dropped).
@@ -54,15 +54,16 @@ class LastError(logging.Handler):
 class HttpSink(_Sink):
     """Serves the live view of the frames it is given (see the module docstring)."""
 
-    def __init__(self, config: Config, context: OutputContext):
+    SECTION = "http"
+
+    def __init__(self, settings: HttpConfig, context: OutputContext):
         from ferlite import __version__
 
-        h = config.http
-        self.config, self.settings = config, h
+        h = self.settings = settings
         self.state = LiveView(history_s=h.history_minutes * 60)
-        self.info = {"version": __version__, "source": context.source, "detector": config.detector.type,
-                     "model": config.classifier.model or "default", "stream": h.stream}
-        self.log_path = config.log.resolve_path() if "sqlite" in context.outputs else None
+        self.info = {"version": __version__, "source": context.source, "detector": context.detector,
+                     "model": context.model, "stream": h.stream}
+        self.log_path = context.log
         self.host, _, port = h.listen.rpartition(":")
         self.host, self.port = self.host.strip("[]"), int(port)
         self.jpeg, self.stream_clients, self._last_jpeg = b"", 0, 0.0
@@ -90,8 +91,8 @@ class HttpSink(_Sink):
         log.info("serving http://%s:%d/", self.host, self.port)
 
     @classmethod
-    def from_config(cls, config: Config, context: OutputContext) -> HttpSink:
-        return cls(config, context)
+    def from_config(cls, settings: HttpConfig, context: OutputContext) -> HttpSink:
+        return cls(settings, context)
 
     # ------------------------------------------------------------------------------------ frame thread
 

@@ -15,7 +15,6 @@ from ferlite.tables import printable
 if TYPE_CHECKING:
     import numpy as np
 
-    from ferlite.edge.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +113,7 @@ class AnnotatedSink(_Sink):
         self.written: set[str] = set()
 
     @classmethod
-    def from_config(cls, config: Config, context: OutputContext) -> AnnotatedSink:
+    def from_config(cls, section: None, context: OutputContext) -> AnnotatedSink:
         return cls(context.dir, context.kind, context.source, context.fps)
 
     def write(self, result: FrameResult, frame: Any = None) -> None:
@@ -189,7 +188,7 @@ class CropsSink(_Sink):
         self.dir.mkdir(parents=True, exist_ok=True)
 
     @classmethod
-    def from_config(cls, config: Config, context: OutputContext) -> CropsSink:
+    def from_config(cls, section: None, context: OutputContext) -> CropsSink:
         return cls(context.dir)
 
     def write(self, result: FrameResult, frame: Any = None) -> None:

@@ -31,7 +31,7 @@ from ferlite.edge.results import FrameResult
 from ferlite.errors import UsageError
 
 if TYPE_CHECKING:
-    from ferlite.edge.config import Config, MqttConfig
+    from ferlite.edge.config import MqttConfig
 
 log = logging.getLogger(__name__)
 #: paho's reconnect backoff, seconds.
@@ -66,10 +66,12 @@ def discovery_configs(m: MqttConfig, prefix: str, node: str, model: str, version
 class MqttSink(_Sink):
     """Publishes the live view of the frames it is given (see the module docstring)."""
 
-    def __init__(self, config: Config, context: OutputContext, clock=time.monotonic):
+    SECTION = "mqtt"
+
+    def __init__(self, settings: MqttConfig, context: OutputContext, clock=time.monotonic):
         from ferlite import __version__
 
-        m = self.settings = config.mqtt
+        m = self.settings = settings
         node = node_id()
         self.prefix = (m.topic_prefix or f"ferlite/{node}").rstrip("/")
         self.clock = clock
@@ -82,14 +84,14 @@ class MqttSink(_Sink):
         self._state_at = self._faces_at = float("-inf")
         self._had_faces = False
         self._down_since: float | None = None  # when the broker became unreachable (None: connected or trying)
-        self.discovery = discovery_configs(m, self.prefix, node, config.classifier.model or "default", __version__)
+        self.discovery = discovery_configs(m, self.prefix, node, context.model, __version__)
         self.client = self._client(m, node)
         self.client.connect_async(m.host, m.port, keepalive=30)
         self.client.loop_start()
 
     @classmethod
-    def from_config(cls, config: Config, context: OutputContext) -> MqttSink:
-        return cls(config, context)
+    def from_config(cls, settings: MqttConfig, context: OutputContext) -> MqttSink:
+        return cls(settings, context)
 
     def _client(self, m: MqttConfig, node: str):
         import paho.mqtt.client as mqtt

@@ -44,16 +44,28 @@ def sink_class(name: str) -> type:
 
 
 def create_output(name: str, config: Config, context: OutputContext) -> ResultSink:
-    """One output built from the config (``Class.from_config(config, context)``, else ``Class()``)."""
+    """One output built from its own config section: ``Class.from_config(section, context)``, the section
+    being the one the class names as ``SECTION`` (None when it names none), else ``Class()``."""
     cls = sink_class(name)
     factory = getattr(cls, "from_config", None)
-    return factory(config, context) if factory is not None else cls()
+    if factory is None:
+        return cls()
+    section = getattr(cls, "SECTION", None)
+    return factory(getattr(config, section) if section else None, context)
+
+
+def run_context(names: tuple[str, ...], config: Config, context: OutputContext) -> OutputContext:
+    """The context every output of a run is told: its outputs' names, the detector and model they report, and
+    the log when the run writes one. The one place a sink learns anything outside its own section."""
+    log = config.log.resolve_path() if "sqlite" in names else None
+    return replace(context, outputs=names, detector=config.detector.type,
+                   model=config.classifier.model or "default", log=log)
 
 
 def open_outputs(names: Iterable[str], config: Config, context: OutputContext) -> MultiSink:
     """Every named output, built in order, as one fan-out; those built before a failure are closed again."""
     names = tuple(dict.fromkeys(names))  # each once, in order
-    context = replace(context, outputs=names)
+    context = run_context(names, config, context)
     sinks: list[ResultSink] = []
     try:
         for name in names:

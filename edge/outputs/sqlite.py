@@ -20,15 +20,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ferlite.edge.config import LogConfig
 from ferlite.edge.outputs.base import OutputContext, _Sink
 from ferlite.edge.results import FaceResult, FrameResult
 from ferlite.errors import UsageError
-
-if TYPE_CHECKING:
-    from ferlite.edge.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +110,8 @@ class SqliteSink(_Sink):
     :param retention_days: rows older than this are deleted on open and then hourly; None keeps everything.
     :param clock: wall-clock seconds, used for ``ts`` and the commit and retention intervals; injectable for tests.
     """
+
+    SECTION = "log"
 
     def __init__(self, path: str | Path, *, commit_interval: float = 10.0, log_interval: float = LogConfig.log_interval,
                  retention_days: float | None = 30, clock: Callable[[], float] = time.time):
@@ -213,8 +212,7 @@ class SqliteSink(_Sink):
     # ------------------------------------------------------------------------------------------ frame thread
 
     @classmethod
-    def from_config(cls, config: Config, context: OutputContext) -> SqliteSink:
-        c = config.log
+    def from_config(cls, c: LogConfig, context: OutputContext) -> SqliteSink:
         return cls(c.resolve_path(), commit_interval=c.commit_interval, log_interval=c.log_interval,
                    retention_days=c.retention_days or None)
 
