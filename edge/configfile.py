@@ -250,6 +250,18 @@ def load(path: str | Path | None = None, overrides: Iterable[str] = (), *, optio
 # ------------------------------------------------------------------------------------------------ command line
 
 
+def key_help(name: str, note: str = "") -> str:
+    """The --help text of an option that sets the config key ``name`` ("section.key"): the schema's own help and
+    default (edge/config.py, where both are written once), with a ``note`` on what the option adds."""
+    section, _, key = name.partition(".")
+    f = next(f for f in fields(SECTIONS[section]) if f.name == key)
+    text = f.metadata["help"] + (f"; {note}" if note else "")
+    if isinstance(f.default, bool):
+        return f"{text} (default: {'on' if f.default else 'off'})"
+    return text if f.default == "" else f"{text} (default: {f.default})"
+
+
+
 def add_config_arguments(p: argparse.ArgumentParser, source: bool = True) -> None:
     """--config and --set (and --source, for `ferlite run` and `ferlite check`), shared by every front end."""
     p.add_argument("--config", type=Path, default=None, metavar="PATH",

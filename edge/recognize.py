@@ -18,7 +18,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ferlite.edge.config import ClassifierConfig, DetectorConfig, TrackingConfig
 from ferlite.errors import SourceError, UsageError
 
 #: Options of this command that set a config key (argparse dest -> "section.key").
@@ -29,29 +28,21 @@ OPTIONS = {"source": "source.spec", "model": "classifier.model", "threads": "cla
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ferlite.edge.configfile import add_config_arguments
+    from ferlite.edge.configfile import add_config_arguments, key_help
     from ferlite.edge.detection.registry import DETECTORS
 
     p.add_argument("source", nargs="*", default=None, help="image, folder, quoted glob, video, camera or URL "
                    "(default: the bundled sample photo)")
-    p.add_argument("--model", help="TFLite model file, or a bundled one by name: default (trained to FER+'s labels, "
-                   "the majority of ten annotators: reads faces as people do), fer2013 (trained to FER2013's "
-                   "original labels, for comparison with the FER2013 literature)")
-    p.add_argument("--detector", help=f"face detector: {', '.join(DETECTORS)} (default: {DetectorConfig.type})")
-    p.add_argument("--detect-every", type=int, metavar="N", help="video and cameras: search the whole frame every "
-                   "N frames, in between only around the faces found (1 = whole frame always; photos always get "
-                   f"the whole frame) (default: {DetectorConfig.every})")
-    p.add_argument("--threads", type=int, help=f"threads for the interpreter and OpenCV "
-                   f"(default: {ClassifierConfig.threads})")
-    p.add_argument("--flip", action="store_true", default=None, help="average each face with its mirror image "
-                   "(2x classify time; skipped for models that hold the mirror view, as both bundled ones do)")
-    p.add_argument("--window", type=int, help="frames of probability smoothing per track, 1 = none "
-                   f"(default: {TrackingConfig.window})")
-    p.add_argument("--threshold", type=float, help="smoothed top probability below which a face is 'uncertain' "
-                   f"(default: {TrackingConfig.threshold})")
-    p.add_argument("--max-age", type=float, help=f"seconds a lost track is kept (default: {TrackingConfig.max_age})")
-    p.add_argument("--margin", type=float, help="crop margin around each face box, per side "
-                   f"(default: {ClassifierConfig.margin})")
+    p.add_argument("--model", help=key_help("classifier.model"))
+    p.add_argument("--detector", help=key_help("detector.type", ", ".join(DETECTORS)))
+    p.add_argument("--detect-every", type=int, metavar="N",
+                   help=key_help("detector.every", "on video and cameras (photos always get the whole frame)"))
+    p.add_argument("--threads", type=int, help=key_help("classifier.threads"))
+    p.add_argument("--flip", action="store_true", default=None, help=key_help("classifier.flip"))
+    p.add_argument("--window", type=int, help=key_help("tracking.window"))
+    p.add_argument("--threshold", type=float, help=key_help("tracking.threshold"))
+    p.add_argument("--max-age", type=float, help=key_help("tracking.max_age"))
+    p.add_argument("--margin", type=float, help=key_help("classifier.margin"))
     p.add_argument("--out", type=Path, help="output folder (default: runs/recognize/exp, numbered)")
     p.add_argument("--csv", type=Path, help="results csv (default: OUT/results.csv)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")

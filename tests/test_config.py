@@ -46,6 +46,24 @@ def test_default_toml_lists_every_key_with_a_comment_above_it():
             assert lines[i - 1].startswith("#") or "=" in lines[i - 1], f"line {i + 1} {line!r} has no comment"
 
 
+def test_recognize_help_is_the_schemas_help_and_default():
+    """Options that set a config key say what the schema says of it, and its default, written once there."""
+    from ferlite.edge import recognize
+
+    parser = argparse.ArgumentParser()
+    recognize.add_arguments(parser)
+    helps = {a.dest: a.help for a in parser._actions}
+    own = {"source", "out", "csv", "json"}  # what recognize does with these differs from the service's keys
+    for dest, name in recognize.OPTIONS.items():
+        if dest in own:
+            continue
+        section, key = name.split(".")
+        f = next(f for f in fields(SECTIONS[section]) if f.name == key)
+        assert helps[dest].startswith(f.metadata["help"]), dest
+        default = ("on" if f.default else "off") if isinstance(f.default, bool) else f.default
+        assert helps[dest].endswith(f"(default: {default})") or f.default == "", dest
+
+
 def test_system_config_is_used_when_present_and_config_option_replaces_it(tmp_path):
     system = write(tmp_path, '[detector]\ntype = "haar"\n', "system.toml")
     other = write(tmp_path, "[tracking]\nwindow = 3\n", "other.toml")
