@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import json
 import time
+from functools import partial
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -37,10 +38,8 @@ def make_app(sink: HttpSink) -> web.Application:
         return web.Response(text=sink.faces_json(), content_type="application/json")
 
     app.add_routes([web.get("/", index), web.get("/api/status", status), web.get("/api/faces", faces),
-                    web.get("/api/events", lambda r: events(sink, r)),
-                    web.get("/stream.mjpg", lambda r: stream(sink, r)),
-                    web.get("/api/history", lambda r: history(sink, r)),
-                    web.get("/report", lambda r: report(sink, r))])
+                    web.get("/api/events", partial(events, sink)), web.get("/stream.mjpg", partial(stream, sink)),
+                    web.get("/api/history", partial(history, sink)), web.get("/report", partial(report, sink))])
     return app
 
 
@@ -127,7 +126,7 @@ async def events(sink: HttpSink, request: web.Request) -> web.StreamResponse:
 
 
 async def history(sink: HttpSink, request: web.Request) -> web.Response:
-    from ferlite.edge.logbook.history import bucket_seconds
+    from ferlite.edge.logbook.history import bucket_seconds, limit_count
     from ferlite.edge.logbook.history import history as read_history
     from ferlite.times import parse_time
 
@@ -137,9 +136,9 @@ async def history(sink: HttpSink, request: web.Request) -> web.Response:
     try:
         since, until = parse_time(q.get("since"), now), parse_time(q.get("until"), now)
         since, until = now - 86400 if since is None else since, now if until is None else until
-        bucket = bucket_seconds(q.get("bucket"))
+        bucket, limit = bucket_seconds(q.get("bucket")), limit_count(q.get("limit"))
         data = await asyncio.get_running_loop().run_in_executor(None, read_history, sink.log_path, since, until,
-                                                                  bucket)
+                                                                  bucket, limit)
     except UsageError as exc:
         return web.json_response({"error": str(exc)}, status=400)
     return web.json_response(data)
