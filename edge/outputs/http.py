@@ -9,7 +9,7 @@ a newer one replaces it, counted in ``drops``). Routes (see README, "Live output
     /api/status       version, uptime, source, model, ...      /api/faces      the faces in view
     /api/events       server-sent events: appeared, label, gone
     /api/history      counts per expression per bucket, from the SQLite log (?since=&until=&bucket=)
-    /report           the `ferlite report` page of the last day (needs the train extra)
+    /report           the `ferlite report` page of the last day (needs the report extra; reportpage.py)
 
 Any client must send ``[http] token`` (``Authorization: Bearer ...`` or ``?token=``) when one is set; a token
 is required to listen off loopback (the config refuses it otherwise).
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ferlite.edge.outputs.base import OutputContext, _Sink
 from ferlite.edge.outputs.guard import ClientFaults, ConnectionGuard, Throttle, guarded_site, loop_exception_handler
 from ferlite.edge.outputs.live import LiveView
+from ferlite.edge.outputs.reportpage import ReportPage
 from ferlite.edge.results import FrameResult
 from ferlite.errors import UsageError
 from ferlite.redact import redact
@@ -63,6 +64,7 @@ class HttpSink(_Sink):
         self.info = {"version": __version__, "source": context.source, "detector": config.detector.type,
                      "model": config.classifier.model or "default", "stream": h.stream}
         self.log_path = config.log.resolve_path() if "sqlite" in context.outputs else None
+        self.report_page = ReportPage(self.log_path) if self.log_path is not None else None
         self.host, _, port = h.listen.rpartition(":")
         self.host, self.port = self.host.strip("[]"), int(port)
         self.jpeg, self.stream_clients, self._last_jpeg = b"", 0, 0.0

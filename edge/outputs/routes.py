@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ferlite.edge.config import is_loopback
-from ferlite.errors import FerliteError, UsageError
+from ferlite.errors import UsageError
 
 if TYPE_CHECKING:
     from ferlite.edge.outputs.http import HttpSink
@@ -145,16 +145,9 @@ async def history(sink: HttpSink, request: web.Request) -> web.Response:
 
 
 async def report(sink: HttpSink, request: web.Request) -> web.Response:
-    """The `ferlite report` page of the last day, when the report extra (pandas, matplotlib) is here."""
-    if sink.log_path is None:
+    """The `ferlite report` page of the last day (edge/outputs/reportpage.py: one render a minute at most, in a
+    process of its own); 501 saying what to install where the report extra is missing."""
+    if sink.report_page is None:
         return web.json_response({"error": "no expression log: add \"sqlite\" to [outputs] run"}, status=404)
-    try:
-        from ferlite.edge.logbook.report import report_html
-    except ImportError as exc:
-        return web.Response(status=501, text=f"the report needs the report extra (pip install 'ferlite[report]'): "
-                                             f"{exc}")
-    try:
-        html = await asyncio.get_running_loop().run_in_executor(None, report_html, sink.log_path, "24h")
-    except FerliteError as exc:  # an empty day, a log not written yet
-        return web.Response(status=404, text=str(exc))
-    return web.Response(text=html, content_type="text/html")
+    status, content_type, body = await sink.report_page.get()
+    return web.Response(status=status, body=body, content_type=content_type, charset="utf-8")
