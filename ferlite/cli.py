@@ -14,7 +14,7 @@ import os
 import sys
 
 from ferlite import __version__
-from ferlite.errors import FerliteError
+from ferlite.errors import FerliteError, exit_code_table
 from ferlite.redact import redact, redact_handlers
 
 #: name -> (module, one-line help). Each module has ``add_arguments(parser)`` and ``run(args) -> int``.
@@ -48,6 +48,7 @@ steps:
 
 Run `ferlite COMMAND --help` for the options of each command. Set DEBUG=1 for tracebacks.
 """
+EXIT_CODES = "exit codes (every command):\n" + exit_code_table(98)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ferlite",
         description="Facial-expression recognition for small devices.",
-        epilog=EPILOG,
+        epilog=EPILOG + "\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"ferlite {__version__}")
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=help_text,
             description=(module.__doc__ or help_text).strip(),
+            epilog=EXIT_CODES,
             formatter_class=HelpFormatter,
         )
         module.add_arguments(sp)

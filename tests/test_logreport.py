@@ -332,7 +332,7 @@ def _bad_logs(folder: Path, good: Path) -> dict[str, Path]:
     ("good", ["--since", "2099-01-01"], 1, r"expressions\.db: no rows since 2099-01-01 00:00:00 \(the log holds "),
     ("good", ["--source", "nowhere"], 1, r"no rows from source 'nowhere'"),
     ("good", ["--since", "last tuesday"], 2, r"'last tuesday': expected a date \(2025-01-31\)"),
-    ("missing.db", [], 2, r"missing\.db: no such file"),
+    ("missing.db", [], 1, r"missing\.db: no such file"),  # as from every command (ferlite.errors.EXIT_CODES)
 ])
 def test_bad_input_is_a_one_line_error(service_log, tmp_path, capsys, name, args, code, message):
     path = service_log if name == "good" else _bad_logs(tmp_path, service_log).get(name, tmp_path / name)
