@@ -35,8 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 EPILOG = """\
 steps:
   1. collect    ferlite import fer2013.csv.gz --out data/fer2013
-                ferlite capture --source 0 --subject alice --out data/kiosk
-  2. faces      ferlite faces data/kiosk --out data/kiosk-faces
+                ferlite capture --source 0 --subject alice --out data/alice
+  2. faces      ferlite faces data/alice --out data/alice-faces
   3. train      ferlite train data/fer2013
                 ferlite evaluate --model runs/train/exp --data data/fer2013
                 ferlite convert runs/train/exp --data data/fer2013
