@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import threading
@@ -70,6 +71,8 @@ class HttpSink(_Sink):
         self.jpeg, self.stream_clients, self._last_jpeg = b"", 0, 0.0
         self.dropped_frames = 0  # frames due for the stream that a newer one replaced before they were encoded
         self._to_encode: tuple | None = None
+        self._last_frame: tuple | None = None  # (image, result) of the newest frame, for the still after the end
+        self.ended = False  # the source ended (recognize --serve): no faces, the stream is the last frame
         self._encoder_wake = threading.Condition()
         self._peers: tuple = ()  # the run's other outputs, for their drop counts in /api/status
         self._queues: set[asyncio.Queue] = set()
@@ -104,6 +107,8 @@ class HttpSink(_Sink):
             wall = time.time()
             events = [e.as_dict(result.source, result.index, wall) for e in result.events]
             self._loop.call_soon_threadsafe(self._broadcast, events)
+        if self.settings.stream and frame is not None:
+            self._last_frame = (frame.image, result)
         now = time.monotonic()
         due = now - self._last_jpeg >= 1.0 / self.settings.stream_fps
         if self.settings.stream and self.stream_clients and frame is not None and due:
@@ -126,6 +131,18 @@ class HttpSink(_Sink):
             if not self._loop.is_closed():
                 with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                     self._loop.call_soon_threadsafe(self._new_jpeg, jpeg)
+
+    def source_ended(self) -> None:
+        """The source ended but the page stays up (recognize --serve): no faces in view any more, and the picture
+        is the last frame, as a still (never a picture that does not load)."""
+        self.ended = True
+        if self.state.result is not None:
+            self.state.result = dataclasses.replace(self.state.result, faces=(), events=())
+        if self._last_frame is not None:
+            jpeg = self.encode(*self._last_frame)
+            self._last_frame = None
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self._loop.call_soon_threadsafe(self._new_jpeg, jpeg)
 
     def bind(self, peers) -> None:
         """Told the run's outputs (by the registry), to show their drops in /api/status."""
@@ -222,7 +239,8 @@ class HttpSink(_Sink):
         error = {"text": self.last_error.text, "time": round(self.last_error.time, 3)} if self.last_error.text \
             else None
         return {**self.info, "uptime_s": round(time.time() - s.started, 1), "frames": s.frames,
-                "fps": round(s.fps, 2), "faces_now": len(s.result.faces) if s.result else 0,
+                "fps": 0.0 if self.ended else round(s.fps, 2), "ended": self.ended,
+                "faces_now": len(s.result.faces) if s.result else 0,
                 "state": s.state(), "shares": s.shares(self.settings.history_minutes), "last_error": error,
                 "dropped": self.all_drops()}
 

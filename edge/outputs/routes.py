@@ -91,12 +91,14 @@ async def stream(sink: HttpSink, request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     sink.stream_clients += 1
     try:
-        while True:
-            jpeg = await sink.next_jpeg()
+        while True:  # after the source ended: its last frame, once
+            jpeg = sink.jpeg if sink.ended else await sink.next_jpeg()
             if not jpeg:
                 break
             head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
             await response.write(head + jpeg + b"\r\n")
+            if sink.ended:
+                break
     except (ConnectionError, asyncio.CancelledError):  # the client left: nothing to log
         pass
     finally:
