@@ -70,6 +70,7 @@ class HttpSink(_Sink):
         self.host, self.port = self.host.strip("[]"), int(port)
         self.jpeg, self.stream_clients, self._last_jpeg = b"", 0, 0.0
         self.dropped_frames = 0  # frames due for the stream that a newer one replaced before they were encoded
+        self.refused_streams = 0  # event or picture streams answered 503 (routes.STREAM_SHARE)
         self._to_encode: tuple | None = None
         self._last_frame: tuple | None = None  # (image, result) of the newest frame, for the still after the end
         self.ended = False  # the source ended (recognize --serve): no faces, the stream is the last frame
@@ -242,7 +243,8 @@ class HttpSink(_Sink):
                 "fps": 0.0 if self.ended else round(s.fps, 2), "ended": self.ended,
                 "faces_now": len(s.result.faces) if s.result else 0,
                 "state": s.state(), "shares": s.shares(self.settings.history_minutes), "last_error": error,
-                "dropped": self.all_drops()}
+                "dropped": self.all_drops(),
+                "streams": {"open": self.stream_clients + len(self._queues), "refused": self.refused_streams}}
 
     def all_drops(self) -> dict[str, int]:
         """Work the outputs dropped rather than hold the frame loop up: log rows, stream frames, MQTT messages."""

@@ -19,6 +19,21 @@ if TYPE_CHECKING:
     from ferlite.edge.outputs.http import HttpSink
 
 BOUNDARY = "ferliteframe"
+#: Share of [http] max_clients that long-lived streams (server-sent events, MJPEG) may hold: the rest is always
+#: free for requests, so an authorised client is served however many pages and streams are open.
+STREAM_SHARE = 0.75
+
+
+def streams_full(sink: HttpSink) -> web.Response | None:
+    """A 503 when the open streams hold their share of the connections, else None."""
+    limit = max(1, int(sink.settings.max_clients * STREAM_SHARE))
+    if sink.stream_clients + len(sink._queues) < limit:
+        return None
+    sink.refused_streams += 1
+    response = web.json_response({"error": f"too many open streams ({limit}: three quarters of [http] "
+                                           "max_clients); try again later"}, status=503)
+    response.force_close()
+    return response
 
 
 def make_app(sink: HttpSink) -> web.Application:
@@ -86,11 +101,13 @@ async def stream(sink: HttpSink, request: web.Request) -> web.StreamResponse:
     """multipart/x-mixed-replace: one JPEG part per frame, at most [http] stream_fps."""
     if not sink.settings.stream:
         return web.json_response({"error": "the picture is off ([http] stream = false)"}, status=404)
+    if (full := streams_full(sink)) is not None:
+        return full
     response = web.StreamResponse(headers={"Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
                                            "Cache-Control": "no-cache, no-store"})
-    await response.prepare(request)
-    sink.stream_clients += 1
+    sink.stream_clients += 1  # counted before the first await: streams_full sees every stream
     try:
+        await response.prepare(request)
         while True:  # after the source ended: its last frame, once
             jpeg = sink.jpeg if sink.ended else await sink.next_jpeg()
             if not jpeg:
@@ -110,6 +127,8 @@ async def events(sink: HttpSink, request: web.Request) -> web.StreamResponse:
     """Server-sent events: one per face that appears, changes label or goes (``event: appeared|label|gone``)."""
     from aiohttp_sse import sse_response
 
+    if (full := streams_full(sink)) is not None:
+        return full
     queue = sink.subscribe()
     sse = None
     try:
