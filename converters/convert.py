@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ferlite.converters.tflite import DEFAULT_SAMPLES, MIN_SAMPLES
-from ferlite.errors import FerliteError, UsageError, require
+from ferlite.errors import FerliteError, MissingFileError, UsageError, require
 
 
 class ConversionError(FerliteError):
@@ -28,6 +28,8 @@ def resolve_keras(path: Path) -> Path:
     """A .keras file, or a run folder (its best.keras)."""
     if path.is_dir():
         path = path / "best.keras"
+    if not path.exists():
+        raise MissingFileError(f"{path}: no such file or folder")
     if path.suffix != ".keras" or not path.is_file():
         raise UsageError(f"{path}: expected a .keras model or a training run folder holding best.keras")
     return path

@@ -12,7 +12,10 @@ under --threshold is labelled `uncertain`. Cameras show a live window when a dis
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -123,17 +126,20 @@ def run(args: argparse.Namespace) -> int:
     source, _ = make_source(config)
     names = output_names(config, args, kind)
     tally, n, t0 = Tally(), 0, time.perf_counter()
-    with source:
+    with source, sigterm_stops() as stop:
         parts.pipeline.source_name = source.name
         context = OutputContext(dir=out, source=source.name, kind=kind, fps=getattr(source, "fps", None),
                                 frame_count=getattr(source, "frame_count", None))
         with open_outputs(names, config, context) as outputs:
             frames = at_own_speed(source) if args.serve and kind == "video" else source
             try:
-                n = run_pipeline(frames, parts.pipeline, MultiSink([outputs, tally]), max_frames=args.max_frames)
-                if args.serve:
-                    _serve_until_interrupted(config)
-            except KeyboardInterrupt:
+                n = run_pipeline(frames, parts.pipeline, MultiSink([outputs, tally]), stop=stop,
+                                 max_frames=args.max_frames)
+                if stop.is_set():
+                    print("stopped", file=sys.stderr)
+                elif args.serve:
+                    _serve_until_interrupted(config, outputs, stop)
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (systemd, timeout): the outputs still close whole
                 print("stopped", file=sys.stderr)
             except SourceError as exc:
                 if tally.frames == 0:
@@ -172,10 +178,28 @@ def at_own_speed(source):
         yield frame
 
 
-def _serve_until_interrupted(config) -> None:
+def _serve_until_interrupted(config, outputs, stop: threading.Event) -> None:
+    for sink in getattr(outputs, "sinks", ()):
+        getattr(sink, "source_ended", lambda: None)()  # the page shows the last frame and no faces
     print(f"the source ended; still serving http://{config.http.listen}/ (Ctrl-C to stop)", flush=True)
-    while True:
-        time.sleep(3600)
+    while not stop.wait(3600):
+        pass
+    print("stopped", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def sigterm_stops():
+    """An Event that SIGTERM (systemd, `timeout`) sets: the frame loop ends after the frame in hand, every output
+    closes (the csv flushed, the video finalised) and the summary is printed, as after Ctrl-C."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _summary(tally: Tally, n: int, elapsed: float, context, names: list[str], config, files: str = "") -> None:

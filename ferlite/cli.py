@@ -14,7 +14,7 @@ import os
 import sys
 
 from ferlite import __version__
-from ferlite.errors import FerliteError
+from ferlite.errors import FerliteError, exit_code_table
 from ferlite.redact import redact, redact_handlers
 
 #: name -> (module, one-line help). Each module has ``add_arguments(parser)`` and ``run(args) -> int``.
@@ -35,8 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 EPILOG = """\
 steps:
   1. collect    ferlite import fer2013.csv.gz --out data/fer2013
-                ferlite capture --source 0 --subject alice --out data/kiosk
-  2. faces      ferlite faces data/kiosk --out data/kiosk-faces
+                ferlite capture --source 0 --subject alice --out data/alice
+  2. faces      ferlite faces data/alice --out data/alice-faces
   3. train      ferlite train data/fer2013
                 ferlite evaluate --model runs/train/exp --data data/fer2013
                 ferlite convert runs/train/exp --data data/fer2013
@@ -48,6 +48,7 @@ steps:
 
 Run `ferlite COMMAND --help` for the options of each command. Set DEBUG=1 for tracebacks.
 """
+EXIT_CODES = "exit codes (every command):\n" + exit_code_table(98)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ferlite",
         description="Facial-expression recognition for small devices.",
-        epilog=EPILOG,
+        epilog=EPILOG + "\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"ferlite {__version__}")
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=help_text,
             description=(module.__doc__ or help_text).strip(),
+            epilog=EXIT_CODES,
             formatter_class=HelpFormatter,
         )
         module.add_arguments(sp)

@@ -1,4 +1,4 @@
-"""Exceptions raised by ferlite. Only ``main()`` turns them into exit codes."""
+"""Exceptions raised by ferlite. Only ``main()`` turns them into exit codes, the same for every command."""
 
 
 class FerliteError(Exception):
@@ -25,6 +25,10 @@ class MissingExtraError(FerliteError):
         )
 
 
+class MissingFileError(FerliteError):
+    """A file or folder a command was asked to read is not there (a source, log, data set or model)."""
+
+
 class ImageReadError(FerliteError):
     """An image file cannot be used; the message is a one-line reason."""
 
@@ -39,6 +43,26 @@ class SourceError(FerliteError):
 
 class ModelLoadError(FerliteError):
     """A model file is missing or cannot be loaded."""
+
+
+#: The exit codes of every ferlite command (shown by `ferlite --help` and docs/troubleshooting.md).
+EXIT_CODES = (
+    (0, "done"),
+    (1, "an input cannot be used: a file or folder that is not there (video, image, log, data set, model), one "
+        "that is unreadable or malformed, a camera or stream that cannot be opened, the service giving up"),
+    (2, "bad usage: an unknown option, a bad option or config value, options that do not go together, a config "
+        "file that is not there or not valid"),
+    (3, "a package of an extra is not installed (the message says what to pip install)"),
+    (130, "interrupted (Ctrl-C)"),
+)
+
+
+def exit_code_table(width: int = 100) -> str:
+    """EXIT_CODES as aligned, wrapped lines: ``  0    done``."""
+    import textwrap
+
+    return "\n".join(textwrap.fill(text, width, initial_indent=f"  {code:<5}", subsequent_indent=" " * 7)
+                     for code, text in EXIT_CODES)
 
 
 def require(module: str, extra: str, command: str):

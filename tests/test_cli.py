@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +49,29 @@ def test_training_command_on_a_device_install_names_the_extra(tmp_path):
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "usage: ferlite" in capsys.readouterr().out
+
+
+def test_one_exit_code_table_in_help_and_docs():
+    from ferlite.cli import build_parser
+    from ferlite.errors import EXIT_CODES
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "troubleshooting.md").read_text()
+    help_text = " ".join(build_parser().format_help().split())
+    for code, text in EXIT_CODES:
+        assert f"| {code} | {text} |" in docs
+        assert f"{code} {text}" in help_text
+
+
+def test_a_missing_file_gives_the_same_exit_code_from_every_command(tmp_path, capsys):
+    missing = tmp_path / "missing"
+    codes = {
+        "recognize": main(["recognize", f"{missing}.mp4", "--out", str(tmp_path / "r")]),
+        "report": main(["report", f"{missing}.db", "--out", str(tmp_path / "p")]),
+        "capture": main(["capture", "--source", f"{missing}.mp4", "--subject", "a", "--out", str(tmp_path / "c"),
+                         "--no-window"]),
+        "faces": main(["faces", str(missing), "--out", str(tmp_path / "f")]),
+        "import": main(["import", f"{missing}.csv", "--out", str(tmp_path / "i")]),
+    }
+    err = capsys.readouterr().err
+    assert set(codes.values()) == {1}, codes
+    assert err.count("no such file") == len(codes) and "Traceback" not in err, err

@@ -89,3 +89,29 @@ def test_every_command_shown_parses(page):
             parser.parse_args(argv)
         except SystemExit:
             pytest.fail(f"{page.relative_to(ROOT)}: `ferlite {shlex.join(argv)}` does not parse")
+
+
+def test_each_capture_folder_holds_one_person():
+    """Following README and the docs top to bottom never captures two people into one folder (step 1's alice
+    and the fine-tuning journey's alvaro), nor does `ferlite --help`."""
+    from ferlite.cli import EPILOG, build_parser
+
+    parser = build_parser()
+    commands = [argv for page in PAGES for argv in _ferlite_commands(page.read_text())]
+    commands += [shlex.split(line)[1:] for line in re.findall(r"ferlite capture [^\n]*", EPILOG)]
+    subjects: dict[str, set[str]] = {}
+    for argv in commands:
+        if argv and argv[0] == "capture":
+            args = parser.parse_args(argv)
+            subjects.setdefault(str(args.out), set()).add(args.subject)
+    assert subjects and all(len(people) == 1 for people in subjects.values()), subjects
+
+
+def test_what_the_examples_write_is_ignored_by_git():
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    for path in ("expressions.db", "expressions.db-wal", "expressions.db-shm", "data/alice/manifest.csv"):
+        assert subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode == 0, path

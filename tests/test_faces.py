@@ -133,9 +133,11 @@ def test_labels_and_splits_carry_over_from_a_dataset(astronaut, tmp_path):
 
 
 def test_bad_arguments_are_clear_errors(tmp_path, capsys):
-    assert main(["faces", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["faces", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
-    assert "no images found" in err and "Traceback" not in err
+    assert "nothing: no such file or folder" in err and "Traceback" not in err
+    assert main(["faces", str(tmp_path / "*.png"), "--out", str(tmp_path / "o")]) == 2
+    assert "no images found" in capsys.readouterr().err
     (tmp_path / "x.jpg").write_bytes(b"")
     assert main(["faces", str(tmp_path), "--out", str(tmp_path / "o"), "--detector", "bogus"]) == 2
     assert "unknown detector 'bogus'" in capsys.readouterr().err

@@ -569,7 +569,7 @@ def test_nonexistent_path(tmp_path, capsys):
 
     rc, _, err = run_cli(capsys, "import", missing, "--out", out)
 
-    assert rc == 2
+    assert rc == 1
     assert_one_line_error(rc, err, str(missing), "no such file")
     assert not out.exists()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -273,12 +274,46 @@ def test_recognize_serve_is_a_live_demo_until_ctrl_c(tmp_path):
         wait_for_port(port, proc=proc)
         status = wait_for_json(f"http://127.0.0.1:{port}/api/status", lambda s: s["frames"] > 10)
         assert status["fps"] < 30  # the clip plays at its own 15 frames/s, not as fast as it decodes
-        wait_for_json(f"http://127.0.0.1:{port}/api/status", lambda s: s["frames"] >= 89, timeout=30)
-        time.sleep(1)
+        ended = wait_for_json(f"http://127.0.0.1:{port}/api/status", lambda s: s["ended"], timeout=30)
         assert proc.poll() is None  # the page stays up after the clip ended
-        assert get_json(f"http://127.0.0.1:{port}/api/faces")["labels"]
+        assert ended["frames"] == 90 and ended["faces_now"] == 0 and ended["fps"] == 0
+        faces = get_json(f"http://127.0.0.1:{port}/api/faces")
+        assert faces["labels"] and faces["faces"] == []  # not the faces of the last frame, as if still there
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/stream.mjpg", timeout=10) as r:
+            body = r.read()  # the last frame, once, then the stream ends: a still, never a broken picture
+        jpeg = body[body.index(b"\r\n\r\n") + 4:body.rindex(b"\r\n")]
+        assert body.count(b"--ferliteframe") == 1
+        assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (480, 640, 3)
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "still serving http://127.0.0.1" in out and "90 frame(s)" in out
+
+
+def test_recognize_serve_stopped_by_sigterm_keeps_its_results(tmp_path):
+    """systemd and `timeout` stop with SIGTERM: the csv has a row per face counted, the video is whole, and the
+    summary is printed, as after Ctrl-C."""
+    port, out = free_port(), tmp_path / "out"
+    proc = subprocess.Popen(ferlite("recognize", str(ROOT / "edge" / "data" / "sample.mp4"), "--serve", "--out",
+                                    str(out), "--set", f"http.listen=127.0.0.1:{port}"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(port, proc=proc)
+        wait_for_json(f"http://127.0.0.1:{port}/api/status", lambda s: s["frames"] > 30)
+    finally:
+        proc.send_signal(signal.SIGTERM)  # mid-clip
+        stdout, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    summary = re.search(r"^(\d+) frame\(s\), (\d+) face\(s\)", stdout, re.M)
+    assert summary and "stopped" in err and "Traceback" not in err, stdout + err
+    frames, faces = int(summary.group(1)), int(summary.group(2))
+    assert 30 < frames < 90 and faces > 0
+    with open(out / "results.csv") as f:
+        assert len(f.read().splitlines()) - 1 == faces  # every row written and flushed
+    cap = cv2.VideoCapture(str(next(out.glob("sample.*"))))  # the annotated video (webm, or mp4)
+    decoded = 0
+    while cap.read()[0]:
+        decoded += 1
+    cap.release()
+    assert decoded == frames  # finalised: every frame written reads back

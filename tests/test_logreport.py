@@ -332,7 +332,7 @@ def _bad_logs(folder: Path, good: Path) -> dict[str, Path]:
     ("good", ["--since", "2099-01-01"], 1, r"expressions\.db: no rows since 2099-01-01 00:00:00 \(the log holds "),
     ("good", ["--source", "nowhere"], 1, r"no rows from source 'nowhere'"),
     ("good", ["--since", "last tuesday"], 2, r"'last tuesday': expected a date \(2025-01-31\)"),
-    ("missing.db", [], 2, r"missing\.db: no such file"),
+    ("missing.db", [], 1, r"missing\.db: no such file"),  # as from every command (ferlite.errors.EXIT_CODES)
 ])
 def test_bad_input_is_a_one_line_error(service_log, tmp_path, capsys, name, args, code, message):
     path = service_log if name == "good" else _bad_logs(tmp_path, service_log).get(name, tmp_path / name)
@@ -340,3 +340,24 @@ def test_bad_input_is_a_one_line_error(service_log, tmp_path, capsys, name, args
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("ferlite report: error: "), err
     assert re.search(message, err), err
+
+
+def test_html_counts_are_integers_and_a_tie_is_named_not_given_to_the_first_label(tmp_path):
+    from ferlite.edge.logbook.read import load_log
+    from ferlite.edge.logbook.report import label_table, render_html, summarize, summary_text
+
+    t0 = 1_700_000_000.0
+    rows = [(t0 + i, "cam0", 1, "sad" if i % 2 else "happy") for i in range(10)]  # 5 happy, 5 sad: a tie
+    rows += [(t0 + 200 + i, "cam0", 2, "happy") for i in range(62)]
+    report = summarize(load_log(synthetic_log(tmp_path / "log.db", sorted(rows))), "hour", tz="UTC")
+    assert report.tracks.sort_values("start")["dominant"].tolist() == ["happy=sad", "happy"]
+    table = label_table(report)
+    assert table.loc["happy", "faces"] == 1 and table.loc["sad", "faces"] == 0 and table.loc["tie", "faces"] == 1
+    assert table.loc["total", "faces"] == 2
+    page = render_html(report, pngs={})
+    labels, buckets, faces = (re.findall(r"<td>([^<]*)</td>", t) for t in re.findall(r"<table>.*?</table>", page))
+    assert labels[labels.index("happy"):][:4] == ["happy", "67", "93.1%", "1"], labels  # not 67.0 and 1.0
+    assert labels[labels.index("tie"):][:4] == ["tie", "0", "0.0%", "1"], labels
+    assert buckets[1:4] == ["72", "2", "happy"], buckets
+    assert "happy=sad" in faces and "62" in faces and "10" in faces
+    assert re.search(r"^happy +67 +93\.1% +1$", summary_text(report), re.M), summary_text(report)

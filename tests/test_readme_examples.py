@@ -14,7 +14,7 @@ import readme_blocks
 EXAMPLES = {
     "quick-start": ["ferlite recognize"],
     "capture": ["ferlite capture --source edge/data/kiosk.mp4 --subject alice --expressions happy,surprise,neutral "
-                "--out data/kiosk"],
+                "--out data/alice"],
     "recognize-clip": ["ferlite recognize edge/data/sample.mp4 --out runs/demo"],
 }
 

@@ -223,7 +223,7 @@ def test_train_distils_from_a_teacher(trained, tmp_path, capsys):
     assert "distilling 1 teacher(s)" in capsys.readouterr().out
     cfg = json.loads((project / "exp" / "config.json").read_text())
     assert cfg["teachers"] == [str(trained / "best.keras")] and cfg["distill"] == 0.8
-    assert main(["train", str(FACES), "--teacher", str(tmp_path / "nope.keras")]) == 2
+    assert main(["train", str(FACES), "--teacher", str(tmp_path / "nope.keras")]) == 1
     assert "nope.keras: no such .keras file" in capsys.readouterr().err
 
 
@@ -264,7 +264,7 @@ def test_finetune_takes_the_init_models_architecture(trained, tmp_path, capsys):
                  "--project", str(project)]) == 0
     assert json.loads((project / "exp" / "config.json").read_text())["arch"] == "tiny"
     assert "copied the weights of 5 of 5 layers" in capsys.readouterr().out
-    assert main(["train", str(FACES), "--init", str(tmp_path / "nope.keras")]) == 2
+    assert main(["train", str(FACES), "--init", str(tmp_path / "nope.keras")]) == 1
     assert "nope.keras: no such .keras file" in capsys.readouterr().err
     assert main(["train", str(FACES), "--init", str(trained / "best.keras"), "--arch", "cnn48-s", "--epochs", "1",
                  "--project", str(project)]) == 2

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from fakes import write_clip
+from live import free_port
 
 from ferlite.edge.service.run import Signals, Systemd
 
@@ -421,8 +422,8 @@ def test_logs_for_journald_have_priorities_and_no_timestamps(tmp_path, clip):
 
 def test_a_missing_camera_is_retried_with_backoff_then_exits_nonzero(tmp_path, notify_path):
     db = tmp_path / "expressions.db"
-    config = write_config(tmp_path / "config.toml", str(tmp_path / "unplugged.avi"), db,
-                          service__reconnect_attempts="3")
+    unplugged = f"http://127.0.0.1:{free_port()}/camera.avi"  # a network camera that does not answer
+    config = write_config(tmp_path / "config.toml", unplugged, db, service__reconnect_attempts="3")
     proc = start(config, tmp_path / "stderr.log", notify_path.address)
     assert proc.wait(START_TIMEOUT_S) == 1  # non-zero: Restart=on-failure restarts the service
     log = (tmp_path / "stderr.log").read_text()
@@ -437,27 +438,42 @@ def test_a_missing_camera_is_retried_with_backoff_then_exits_nonzero(tmp_path, n
 
 def test_by_default_the_service_waits_for_a_camera_however_long_it_is_away(tmp_path, clip, notify_path):
     """reconnect_attempts = 0: no exit, the watchdog is pinged while waiting, READY after the start budget, and
-    the service logs again as soon as the source is back."""
+    the service logs again as soon as the source is back (a network camera that starts answering)."""
     db = tmp_path / "expressions.db"
-    later = tmp_path / "later.avi"
-    config = write_config(tmp_path / "config.toml", str(later), db, service__start_budget="1.0",
-                          source__loop="true")
+    port = free_port()
+    config = write_config(tmp_path / "config.toml", f"http://127.0.0.1:{port}/clip.avi", db,
+                          service__start_budget="1.0")
     proc = start(config, tmp_path / "stderr.log", notify_path.address)
+    camera = None
     try:
         notify_path.wait_for("READY=1", proc=proc, timeout=60)  # ready without a camera, after the budget
         time.sleep(2)
         assert proc.poll() is None and db_rows(db) == 0
         waiting = [t for _, t in notify_path.snapshot() if t.startswith("STATUS=waiting for the camera")]
         assert waiting and notify_path.find("WATCHDOG=1") is not None
-        later.write_bytes(Path(clip).read_bytes())  # the camera comes back
+        camera = ClipServer(Path(clip).read_bytes(), port=port)  # the camera comes back
         t0 = time.monotonic()
         while db_rows(db) == 0 and time.monotonic() - t0 < 30:
             time.sleep(0.1)
         assert db_rows(db) > 0 and time.monotonic() - t0 < 10
     finally:
         assert stop(proc) == 0
+        if camera is not None:
+            camera.close()
     log = (tmp_path / "stderr.log").read_text()
-    assert log.count("retrying in") == 1 and "is back after" in log and "Traceback" not in log, log
+    outage = log.split("is back after")[0]
+    assert outage.count("retrying in") == 1 and "is back after" in log and "Traceback" not in log, log
+
+
+def test_a_missing_file_is_not_a_camera_that_may_come_back(tmp_path, notify_path):
+    """A video file that is not there fails the start at once, with the one-line error of recognize and check."""
+    missing = tmp_path / "missing.mp4"
+    config = write_config(tmp_path / "config.toml", str(tmp_path / "elsewhere.avi"), tmp_path / "x.db")
+    proc = start(config, tmp_path / "stderr.log", notify_path.address, "--source", str(missing))
+    assert proc.wait(START_TIMEOUT_S) == 1
+    err = (tmp_path / "stderr.log").read_text()
+    assert f"ferlite run: error: {missing}: no such file" in err and "retrying" not in err, err
+    assert notify_path.find("READY=1") is None and not (tmp_path / "x.db").exists()
 
 
 # ------------------------------------------------------------------------------------------------ ferlite check

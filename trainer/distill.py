@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ferlite.errors import UsageError
+from ferlite.errors import MissingFileError, UsageError
 
 SAVED = "teachers.npz"
 
@@ -28,7 +28,7 @@ def teacher_path(spec: str) -> Path:
     if p.is_dir():
         p = p / "best.keras"
     if not p.is_file():
-        raise UsageError(f"teacher {spec}: no such .keras file (give a .keras file, a run folder with "
+        raise MissingFileError(f"teacher {spec}: no such .keras file (give a .keras file, a run folder with "
                          f"best.keras, or a run's {SAVED})")
     return p
 

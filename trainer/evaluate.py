@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ferlite.errors import DatasetError, ModelLoadError, UsageError, require
+from ferlite.errors import DatasetError, MissingFileError, ModelLoadError, UsageError, require
 
 if TYPE_CHECKING:
     import numpy as np
@@ -215,10 +215,10 @@ def run(args: argparse.Namespace) -> int:
     if model.is_dir():
         model = model / "best.keras"
     if not model.exists():
-        raise UsageError(f"{model}: no such model")
+        raise MissingFileError(f"{model}: no such model")
     data_path = Path(args.data)
     if not data_path.exists():
-        raise UsageError(f"{data_path}: no such file or folder")
+        raise MissingFileError(f"{data_path}: no such file or folder")
     if is_fer_csv(data_path):
         data = load_fer_csv(data_path, args.usage or "PublicTest", args.ferplus)
     else:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ferlite.edge.config import ClassifierConfig, DetectorConfig
 from ferlite.edge.imagefiles.imageio import DEFAULT_MAX_PIXELS
-from ferlite.errors import DatasetError, ImageReadError, UsageError
+from ferlite.errors import DatasetError, ImageReadError, MissingFileError, UsageError
 from ferlite.trainer import dataset
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,8 @@ def list_inputs(spec: str, ignored: Counter | None = None) -> tuple[Path, list[d
     listing = list_folder(p, recursive=True) if p.is_dir() else list_paths(sorted(glob.glob(spec, recursive=True)))
     files = listing.files
     root = p if p.is_dir() else Path(glob.escape(spec)).parent if not files else Path(_common_dir(files))
+    if not files and not p.exists() and not glob.has_magic(spec):
+        raise MissingFileError(f"{spec}: no such file or folder")
     if not files:
         raise UsageError(f"{spec}: no images found (give a data-set folder, a folder of images or a glob)")
     if ignored is not None:

@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 from ferlite.edge.sources.listing import list_folder
-from ferlite.errors import DatasetError, ImageReadError, UsageError, require
+from ferlite.errors import DatasetError, ImageReadError, MissingFileError, UsageError, require
 from ferlite.tables import crosstab, format_counts, format_table, printable
 from ferlite.trainer import dataset
 from ferlite.trainer.labels import FER2013_LABELS, LABELS, normalize_label
@@ -291,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
     from ferlite.trainer.splits import ALREADY_PRESENT, assign_splits, find_duplicates
 
     if not args.path.exists():
-        raise UsageError(f"{args.path}: no such file or folder")
+        raise MissingFileError(f"{args.path}: no such file or folder")
     if not (0 <= args.val < 1 and 0 <= args.test < 1 and args.val + args.test < 1):
         raise UsageError(f"--val {args.val} and --test {args.test} must be fractions that sum to less than 1")
     fmt = detect_format(args.path) if args.format == "auto" else args.format

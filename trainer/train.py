@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from ferlite.errors import UsageError, require
+from ferlite.errors import MissingFileError, UsageError, require
 from ferlite.runs import next_run_dir
 from ferlite.trainer.config import TrainConfig, parse_classes
 
@@ -267,7 +267,7 @@ def init_path(init: str) -> Path:
     if not path.exists() and init in ("bundled", *KERAS_CLASSIFIERS):
         path = bundled_keras_model("default" if init == "bundled" else init)
     if not path.is_file():
-        raise UsageError(f"--init {init}: no such .keras file")
+        raise MissingFileError(f"--init {init}: no such .keras file")
     return path
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from ferlite.edge.logbook.scan import CHUNK_ROWS, PIECE_COLUMNS, Scan, scan_log
 from ferlite.edge.outputs.sqlite import SCHEMA_VERSION
 from ferlite.edge.results import UNCERTAIN
-from ferlite.errors import DatasetError, UsageError
+from ferlite.errors import DatasetError, MissingFileError, UsageError
 from ferlite.times import parse_time, zone
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
     database needs, so the file is read as it stands (``immutable``), without rows still in its -wal file."""
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"{path}: no such file")
+        raise MissingFileError(f"{path}: no such file")
     try:
         return _open(path, "mode=ro")
     except sqlite3.OperationalError as exc:

@@ -114,12 +114,20 @@ def split_tracks(df: pd.DataFrame, labels: list[str], tz: str | None) -> tuple[p
                    end=("last", "max"), rows=("rows", "sum"))
     per_label = p[labels].groupby(number).sum()
     tracks["dwell_s"] = (tracks["end"] - tracks["start"]).round(2)
-    tracks["dominant"] = per_label.idxmax(axis=1)
+    tracks["dominant"] = top_labels(per_label)
     tracks["dominant_share"] = (per_label.max(axis=1) / tracks["rows"]).round(3)
     tracks["start"] = local_times(tracks["start"], tz).to_numpy()
     tracks["end"] = local_times(tracks["end"], tz).to_numpy()
     cols = ["source", "track_id", "start", "end", "dwell_s", "rows", "dominant", "dominant_share"]
     return number.reindex(df.index), tracks[cols]
+
+
+def top_labels(counts: pd.DataFrame) -> pd.Series:
+    """Per row, the label with the most rows; labels that tie for the most are all named, joined by "=" (a face
+    seen 5 times happy and 5 times sad is "happy=sad", not the first of them)."""
+    best = counts.max(axis=1)
+    tied = counts.eq(best, axis=0) & (counts > 0)
+    return tied.apply(lambda row: "=".join(row.index[row.to_numpy()]), axis=1)
 
 
 def heatmap(track_no: pd.Series, local: pd.Series) -> pd.DataFrame:
@@ -145,8 +153,12 @@ def label_table(report: LogReport) -> pd.DataFrame:
     import pandas as pd
 
     totals = report.totals
-    dominant = report.tracks["dominant"].value_counts().reindex(report.labels, fill_value=0)
-    table = pd.DataFrame({"rows": totals, "share": totals / max(report.rows, 1), "faces": dominant})
+    dominant = report.tracks["dominant"].value_counts()
+    table = pd.DataFrame({"rows": totals, "share": totals / max(report.rows, 1),
+                          "faces": dominant.reindex(report.labels, fill_value=0)})
+    tied = int(dominant[[k for k in dominant.index if "=" in k]].sum())
+    if tied:  # faces whose rows tie between labels: counted apart, never given to one of them
+        table.loc["tie"] = [0, 0.0, tied]
     table.loc["total"] = [report.rows, 1.0 if report.rows else 0.0, len(report.tracks)]
     table.index.name = "label"
     return table.astype({"rows": "int64", "faces": "int64"})
@@ -157,8 +169,7 @@ def summary_text(report: LogReport) -> str:
     from ferlite.tables import format_table
 
     table = label_table(report)
-    out = [format_table(["label", "rows", "share", "faces"],
-                        [[k, r.rows, f"{100 * r.share:.1f}%", r.faces] for k, r in table.iterrows()])]
+    out = [format_table(["label", "rows", "share", "faces"], label_rows(table))]
     if len(report.counts) <= MAX_PRINTED_BUCKETS:
         out += ["", format_table([report.bucket, "rows", "faces", "top", "uncertain"], bucket_rows(report))]
     dwell = report.tracks["dwell_s"]
@@ -170,6 +181,11 @@ def summary_text(report: LogReport) -> str:
     return "\n".join(out)
 
 
+def label_rows(table: pd.DataFrame) -> list[list]:
+    """label_table's rows for printing: counts as integers, the share as a percentage."""
+    return [[r.Index, int(r.rows), f"{100 * r.share:.1f}%", int(r.faces)] for r in table.itertuples()]
+
+
 def bucket_rows(report: LogReport, last: int | None = None) -> list[list]:
     """[bucket, rows, faces, top label, uncertain share] per bucket (the ``last`` ones only), for tables."""
     fmt = {"minute": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d"}[report.bucket]
@@ -177,7 +193,7 @@ def bucket_rows(report: LogReport, last: int | None = None) -> list[list]:
     start = 0 if last is None else max(len(report.counts) - last, 0)
     for (stamp, counts), faces in zip(report.counts.iloc[start:].iterrows(), report.faces.iloc[start:]):
         n = int(counts.sum())
-        top = counts.idxmax() if n else ""
+        top = top_labels(counts.to_frame().T).iloc[0] if n else ""
         rows.append([stamp.strftime(fmt), n, int(faces), top,
                      f"{100 * counts.get('uncertain', 0) / n:.1f}%" if n else ""])
     return rows
@@ -221,8 +237,7 @@ def render_html(report: LogReport, pngs: dict[str, bytes] | None = None) -> str:
     """The whole report as one HTML page with its plots embedded; ``pngs`` from :func:`render_pngs`
     (rendered here when None). Pure: reads nothing, writes nothing."""
     pngs = render_pngs(report) if pngs is None else pngs
-    labels = label_table(report)
-    label_rows = [[k, r.rows, f"{100 * r.share:.1f}%", r.faces] for k, r in labels.iterrows()]
+    rows_of_labels = label_rows(label_table(report))
     longest = report.tracks.nlargest(min(HTML_ROWS, 20), "dwell_s")
     track_rows = [[f"{t.start:%Y-%m-%d %H:%M:%S}", t.source, t.track_id, f"{t.dwell_s:.1f}", t.rows, t.dominant,
                    f"{100 * t.dominant_share:.0f}%"] for t in longest.itertuples()]
@@ -237,7 +252,7 @@ def render_html(report: LogReport, pngs: dict[str, bytes] | None = None) -> str:
         "<p class=note>A row is a face's label every [log] log_interval seconds (2 by default) or on a change of "
         "label (rows are proportional to face-time); "
         "a face is one track. Times are local.</p>",
-        "<h2>Expressions</h2>", _table(["label", "rows", "share", "faces (dominant)"], label_rows), images,
+        "<h2>Expressions</h2>", _table(["label", "rows", "share", "faces (dominant)"], rows_of_labels), images,
         f"<h2>Per {report.bucket}</h2>",
         f"<p class=note>The last {len(buckets)} of {len(report.counts)}; all of them in buckets.csv.</p>",
         _table([report.bucket, "rows", "faces", "top", "uncertain"], buckets),

@@ -9,7 +9,7 @@ a newer one replaces it, counted in ``drops``). Routes (see README, "Live output
     /api/status       version, uptime, source, model, ...      /api/faces      the faces in view
     /api/events       server-sent events: appeared, label, gone
     /api/history      counts per expression per bucket, from the SQLite log (?since=&until=&bucket=)
-    /report           the `ferlite report` page of the last day (needs the train extra)
+    /report           the `ferlite report` page of the last day (needs the report extra; reportpage.py)
 
 Any client must send ``[http] token`` (``Authorization: Bearer ...`` or ``?token=``) when one is set; a token
 is required to listen off loopback (the config refuses it otherwise).
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import threading
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ferlite.edge.outputs.base import OutputContext, _Sink
 from ferlite.edge.outputs.guard import ClientFaults, ConnectionGuard, Throttle, guarded_site, loop_exception_handler
 from ferlite.edge.outputs.live import LiveView
+from ferlite.edge.outputs.reportpage import ReportPage
 from ferlite.edge.results import FrameResult
 from ferlite.errors import UsageError
 from ferlite.redact import redact
@@ -64,11 +66,15 @@ class HttpSink(_Sink):
         self.info = {"version": __version__, "source": context.source, "detector": context.detector,
                      "model": context.model, "stream": h.stream}
         self.log_path = context.log
+        self.report_page = ReportPage(self.log_path) if self.log_path is not None else None
         self.host, _, port = h.listen.rpartition(":")
         self.host, self.port = self.host.strip("[]"), int(port)
         self.jpeg, self.stream_clients, self._last_jpeg = b"", 0, 0.0
         self.dropped_frames = 0  # frames due for the stream that a newer one replaced before they were encoded
+        self.refused_streams = 0  # event or picture streams answered 503 (routes.STREAM_SHARE)
         self._to_encode: tuple | None = None
+        self._last_frame: tuple | None = None  # (image, result) of the newest frame, for the still after the end
+        self.ended = False  # the source ended (recognize --serve): no faces, the stream is the last frame
         self._encoder_wake = threading.Condition()
         self._peers: tuple = ()  # the run's other outputs, for their drop counts in /api/status
         self._queues: set[asyncio.Queue] = set()
@@ -103,6 +109,8 @@ class HttpSink(_Sink):
             wall = time.time()
             events = [e.as_dict(result.source, result.index, wall) for e in result.events]
             self._loop.call_soon_threadsafe(self._broadcast, events)
+        if self.settings.stream and frame is not None:
+            self._last_frame = (frame.image, result)
         now = time.monotonic()
         due = now - self._last_jpeg >= 1.0 / self.settings.stream_fps
         if self.settings.stream and self.stream_clients and frame is not None and due:
@@ -125,6 +133,18 @@ class HttpSink(_Sink):
             if not self._loop.is_closed():
                 with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                     self._loop.call_soon_threadsafe(self._new_jpeg, jpeg)
+
+    def source_ended(self) -> None:
+        """The source ended but the page stays up (recognize --serve): no faces in view any more, and the picture
+        is the last frame, as a still (never a picture that does not load)."""
+        self.ended = True
+        if self.state.result is not None:
+            self.state.result = dataclasses.replace(self.state.result, faces=(), events=())
+        if self._last_frame is not None:
+            jpeg = self.encode(*self._last_frame)
+            self._last_frame = None
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self._loop.call_soon_threadsafe(self._new_jpeg, jpeg)
 
     def bind(self, peers) -> None:
         """Told the run's outputs (by the registry), to show their drops in /api/status."""
@@ -221,9 +241,11 @@ class HttpSink(_Sink):
         error = {"text": self.last_error.text, "time": round(self.last_error.time, 3)} if self.last_error.text \
             else None
         return {**self.info, "uptime_s": round(time.time() - s.started, 1), "frames": s.frames,
-                "fps": round(s.fps, 2), "faces_now": len(s.result.faces) if s.result else 0,
+                "fps": 0.0 if self.ended else round(s.fps, 2), "ended": self.ended,
+                "faces_now": len(s.result.faces) if s.result else 0,
                 "state": s.state(), "shares": s.shares(self.settings.history_minutes), "last_error": error,
-                "dropped": self.all_drops()}
+                "dropped": self.all_drops(),
+                "streams": {"open": self.stream_clients + len(self._queues), "refused": self.refused_streams}}
 
     def all_drops(self) -> dict[str, int]:
         """Work the outputs dropped rather than hold the frame loop up: log rows, stream frames, MQTT messages."""

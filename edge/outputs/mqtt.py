@@ -63,6 +63,16 @@ def discovery_configs(m: MqttConfig, prefix: str, node: str, model: str, version
     }
 
 
+def read_password(m: MqttConfig) -> str:
+    """``[mqtt] password``, or the content of ``password_file``; UsageError naming the file when it cannot be read."""
+    if not m.password_file:
+        return m.password
+    try:
+        return Path(m.password_file).read_text().strip()
+    except OSError as exc:
+        raise UsageError(f"[mqtt] password_file = {m.password_file}: {exc.strerror or exc}") from None
+
+
 class MqttSink(_Sink):
     """Publishes the live view of the frames it is given (see the module docstring)."""
 
@@ -97,12 +107,7 @@ class MqttSink(_Sink):
         import paho.mqtt.client as mqtt
 
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=m.client_id or f"ferlite-{node}")
-        password = m.password
-        if m.password_file:
-            try:
-                password = Path(m.password_file).read_text().strip()
-            except OSError as exc:
-                raise UsageError(f"[mqtt] password_file = {m.password_file}: {exc.strerror or exc}") from None
+        password = read_password(m)
         if m.username:
             client.username_pw_set(m.username, password or None)
         if m.tls:

@@ -6,18 +6,34 @@ import asyncio
 import hmac
 import json
 import time
+from functools import partial
 from importlib import resources
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from ferlite.edge.config import is_loopback
-from ferlite.errors import FerliteError, UsageError
+from ferlite.errors import UsageError
 
 if TYPE_CHECKING:
     from ferlite.edge.outputs.http import HttpSink
 
 BOUNDARY = "ferliteframe"
+#: Share of [http] max_clients that long-lived streams (server-sent events, MJPEG) may hold: the rest is always
+#: free for requests, so an authorised client is served however many pages and streams are open.
+STREAM_SHARE = 0.75
+
+
+def streams_full(sink: HttpSink) -> web.Response | None:
+    """A 503 when the open streams hold their share of the connections, else None."""
+    limit = max(1, int(sink.settings.max_clients * STREAM_SHARE))
+    if sink.stream_clients + len(sink._queues) < limit:
+        return None
+    sink.refused_streams += 1
+    response = web.json_response({"error": f"too many open streams ({limit}: three quarters of [http] "
+                                           "max_clients); try again later"}, status=503)
+    response.force_close()
+    return response
 
 
 def make_app(sink: HttpSink) -> web.Application:
@@ -37,10 +53,8 @@ def make_app(sink: HttpSink) -> web.Application:
         return web.Response(text=sink.faces_json(), content_type="application/json")
 
     app.add_routes([web.get("/", index), web.get("/api/status", status), web.get("/api/faces", faces),
-                    web.get("/api/events", lambda r: events(sink, r)),
-                    web.get("/stream.mjpg", lambda r: stream(sink, r)),
-                    web.get("/api/history", lambda r: history(sink, r)),
-                    web.get("/report", lambda r: report(sink, r))])
+                    web.get("/api/events", partial(events, sink)), web.get("/stream.mjpg", partial(stream, sink)),
+                    web.get("/api/history", partial(history, sink)), web.get("/report", partial(report, sink))])
     return app
 
 
@@ -87,17 +101,21 @@ async def stream(sink: HttpSink, request: web.Request) -> web.StreamResponse:
     """multipart/x-mixed-replace: one JPEG part per frame, at most [http] stream_fps."""
     if not sink.settings.stream:
         return web.json_response({"error": "the picture is off ([http] stream = false)"}, status=404)
+    if (full := streams_full(sink)) is not None:
+        return full
     response = web.StreamResponse(headers={"Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
                                            "Cache-Control": "no-cache, no-store"})
-    await response.prepare(request)
-    sink.stream_clients += 1
+    sink.stream_clients += 1  # counted before the first await: streams_full sees every stream
     try:
-        while True:
-            jpeg = await sink.next_jpeg()
+        await response.prepare(request)
+        while True:  # after the source ended: its last frame, once
+            jpeg = sink.jpeg if sink.ended else await sink.next_jpeg()
             if not jpeg:
                 break
             head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
             await response.write(head + jpeg + b"\r\n")
+            if sink.ended:
+                break
     except (ConnectionError, asyncio.CancelledError):  # the client left: nothing to log
         pass
     finally:
@@ -109,6 +127,8 @@ async def events(sink: HttpSink, request: web.Request) -> web.StreamResponse:
     """Server-sent events: one per face that appears, changes label or goes (``event: appeared|label|gone``)."""
     from aiohttp_sse import sse_response
 
+    if (full := streams_full(sink)) is not None:
+        return full
     queue = sink.subscribe()
     sse = None
     try:
@@ -127,7 +147,7 @@ async def events(sink: HttpSink, request: web.Request) -> web.StreamResponse:
 
 
 async def history(sink: HttpSink, request: web.Request) -> web.Response:
-    from ferlite.edge.logbook.history import bucket_seconds
+    from ferlite.edge.logbook.history import bucket_seconds, limit_count
     from ferlite.edge.logbook.history import history as read_history
     from ferlite.times import parse_time
 
@@ -137,25 +157,18 @@ async def history(sink: HttpSink, request: web.Request) -> web.Response:
     try:
         since, until = parse_time(q.get("since"), now), parse_time(q.get("until"), now)
         since, until = now - 86400 if since is None else since, now if until is None else until
-        bucket = bucket_seconds(q.get("bucket"))
+        bucket, limit = bucket_seconds(q.get("bucket")), limit_count(q.get("limit"))
         data = await asyncio.get_running_loop().run_in_executor(None, read_history, sink.log_path, since, until,
-                                                                  bucket)
+                                                                  bucket, limit)
     except UsageError as exc:
         return web.json_response({"error": str(exc)}, status=400)
     return web.json_response(data)
 
 
 async def report(sink: HttpSink, request: web.Request) -> web.Response:
-    """The `ferlite report` page of the last day, when the report extra (pandas, matplotlib) is here."""
-    if sink.log_path is None:
+    """The `ferlite report` page of the last day (edge/outputs/reportpage.py: one render a minute at most, in a
+    process of its own); 501 saying what to install where the report extra is missing."""
+    if sink.report_page is None:
         return web.json_response({"error": "no expression log: add \"sqlite\" to [outputs] run"}, status=404)
-    try:
-        from ferlite.edge.logbook.report import report_html
-    except ImportError as exc:
-        return web.Response(status=501, text=f"the report needs the report extra (pip install 'ferlite[report]'): "
-                                             f"{exc}")
-    try:
-        html = await asyncio.get_running_loop().run_in_executor(None, report_html, sink.log_path, "24h")
-    except FerliteError as exc:  # an empty day, a log not written yet
-        return web.Response(status=404, text=str(exc))
-    return web.Response(text=html, content_type="text/html")
+    status, content_type, body = await sink.report_page.get()
+    return web.Response(status=status, body=body, content_type=content_type, charset="utf-8")

@@ -159,10 +159,12 @@ def run(args: argparse.Namespace) -> int:
         h = config.http
         report.line("http", f"http://{h.listen}/ ({'token set' if h.token else 'no token: loopback only'}"
                     f"{', stream off' if not h.stream else ''}{', faces blurred' if h.blur_faces else ''})")
+        report.attempt("http", lambda: _can_listen(h.listen))
     if "mqtt" in config.run_outputs():
         m = config.mqtt
         report.line("mqtt", f"{m.host}:{m.port}{' (TLS)' if m.tls else ''}, qos {m.qos}"
                     f"{', Home Assistant discovery' if m.discovery else ''}")
+        report.attempt("mqtt", lambda: _broker_reachable(config))
     if parts is not None:
         _run_frames(report, config, parts.pipeline, args.frames)
     else:
@@ -170,6 +172,42 @@ def run(args: argparse.Namespace) -> int:
         if opened:
             report.line("source", opened)
     return report.exit_code()
+
+
+def _can_listen(listen: str) -> None:
+    """Bind [http] listen as the service would (and let it go): a port in use or an address not on this
+    machine is a problem here, as `run` would refuse it."""
+    import socket
+
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(infos[0][4])
+    except OSError as exc:
+        raise FerliteError(f"[http] listen = {listen}: cannot serve there: {exc.strerror or exc}"
+                           f"{' (is the service running? stop it first)' if 'in use' in str(exc) else ''}") from None
+
+
+def _broker_reachable(config: Config) -> None:
+    """The password file read, the broker's name resolved and its port answering TCP, within a few seconds."""
+    import socket
+
+    from ferlite.edge.outputs.mqtt import RETRY_MAX_S, read_password
+
+    m = config.mqtt
+    read_password(m)
+    where = f"[mqtt] host = {m.host}, port = {m.port}"
+    try:
+        socket.create_connection((m.host, m.port), timeout=5).close()
+    except socket.gaierror as exc:
+        raise FerliteError(f"{where}: cannot resolve {m.host!r} ({exc.strerror}); `run` would retry every "
+                           f"{RETRY_MAX_S} s at most and publish nothing meanwhile") from None
+    except OSError as exc:
+        raise FerliteError(f"{where}: the broker cannot be reached ({exc.strerror or 'no answer in 5 s'}); `run` "
+                           f"would retry every {RETRY_MAX_S} s at most and publish nothing meanwhile") from None
 
 
 def _open_only(config: Config) -> str:

@@ -2,7 +2,8 @@
 
 Loads the config (packaged defaults < /etc/ferlite/config.toml or --config < --set), builds the classifier,
 detector and tracker once (ferlite.edge.build), opens the source and sends each frame's results to the
-outputs of [outputs] run: by default the SQLite log ($STATE_DIRECTORY/expressions.db under systemd). A camera
+outputs of [outputs] run: by default the SQLite log ($STATE_DIRECTORY/expressions.db under systemd). A video
+or image file that is not there fails the start at once ("no such file"). A camera or stream
 that is missing or lost is retried with exponential backoff for as long as it takes (the watchdog is pinged
 and STATUS= says "waiting for the camera"; [service] reconnect_attempts > 0 exits non-zero after that many
 failures in a row instead, for systemd to restart it). Without a first frame after [service] start_budget
@@ -39,6 +40,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="stop after N frames (tests, replays); default: run until stopped")
 
 
+def check_source_spec(config: Config) -> None:
+    """A file that is not there is not a camera that may come back: SourceError ("no such file") at once, rather
+    than retries for ever. Cameras and streams (picamera, /dev/videoN, rtsp://...) are retried when missing."""
+    from ferlite.edge.sources.registry import source_kind
+
+    source_kind(config.source.spec)
+
+
 # ------------------------------------------------------------------------------------------------ the service
 
 
@@ -49,6 +58,7 @@ class Service:
                  max_frames: int | None = None):
         self.load_config, self.sd, self.signals, self.max_frames = load_config, sd, signals, max_frames
         self.config = load_config()
+        check_source_spec(self.config)
         self.parts = PipelineParts(self.config, source_kind_of(self.config.source.spec))
         self.sink = make_outputs(self.config)
         self.source = self.frames = None
@@ -208,6 +218,7 @@ class Service:
         self.sd.reloading()
         try:
             config = self.load_config()
+            check_source_spec(config)
             parts = PipelineParts(config, source_kind_of(config.source.spec), self.parts)
             log_db = log_sink(self.sink)
             labels = log_db.labels if log_db is not None else None
