@@ -2,7 +2,12 @@
 name from ``detection.registry``.
 
 ``detect(image)`` takes a BGR (or grey) uint8 image and returns a tuple of :class:`~ferlite.edge.results.Face`, largest
-first; no face is an empty tuple. Boxes and landmarks are in the input image's pixel coordinates.
+first; no face is an empty tuple. Boxes and landmarks are in the input image's pixel coordinates. ``detect(image,
+score)`` lowers (or raises) the least score for that one call, where the detector has one.
+
+What a detector sees of a frame, for ``detection.regions`` to choose the scale of its whole-frame search:
+``max_side`` (the long side it scales larger images down to), ``smallest_face`` (the smallest face side, in
+pixels of its input, that it finds), ``input_side`` (a model with a fixed square input scales every image to it).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ YUNET_MIN_SIDE = 64
 class FaceDetector(Protocol):
     name: str
 
-    def detect(self, image: np.ndarray) -> tuple[Face, ...]: ...
+    def detect(self, image: np.ndarray, score: float | None = None) -> tuple[Face, ...]: ...
 
 
 def _fit(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -58,6 +63,8 @@ class YuNetDetector:
     """OpenCV's ``cv2.FaceDetectorYN`` with the bundled YuNet model (Apache-2.0)."""
 
     name = "yunet"
+    #: Faces from about 10 pixels are found (at a lower score); 12 keeps most of them above 0.3.
+    smallest_face = 12
 
     def __init__(self, model_path: str | None = None, score_threshold: float = 0.8,
                  nms_threshold: float = 0.3, max_side: int = 640):
@@ -74,7 +81,7 @@ class YuNetDetector:
         self.max_side = max_side
         self._size: tuple[int, int] | None = None
 
-    def detect(self, image: np.ndarray) -> tuple[Face, ...]:
+    def detect(self, image: np.ndarray, score: float | None = None) -> tuple[Face, ...]:
         import cv2
         import numpy as np
 
@@ -86,7 +93,13 @@ class YuNetDetector:
         if size != self._size:
             self._net.setInputSize(size)
             self._size = size
-        _, out = self._net.detect(small)
+        if score is not None:
+            self._net.setScoreThreshold(score)
+        try:
+            _, out = self._net.detect(small)
+        finally:
+            if score is not None:
+                self._net.setScoreThreshold(self.score_threshold)
         if out is None:
             return ()
         faces = []
@@ -103,6 +116,8 @@ class HaarDetector:
     """OpenCV's frontal-face Haar cascade (no landmarks). Needs OpenCV < 5."""
 
     name = "haar"
+    #: The cascade's 24x24 window.
+    smallest_face = 24
 
     def __init__(self, cascade: str | None = None, scale_factor: float = 1.1, min_neighbors: int = 5,
                  min_size: int = 20, max_side: int = 640):
@@ -118,7 +133,8 @@ class HaarDetector:
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
         self.min_size, self.max_side = min_size, max_side
 
-    def detect(self, image: np.ndarray) -> tuple[Face, ...]:
+    def detect(self, image: np.ndarray, score: float | None = None) -> tuple[Face, ...]:
+        """``score`` is ignored: the cascade has none."""
         import cv2
         import numpy as np
 

@@ -1,14 +1,22 @@
-"""Detect faces near where they were: a full-frame detection every few frames, and in between a
-detection only in a small square region around each face of the previous frame.
+"""Detect faces near where they were: a whole-frame search every few frames, and in between a detection only
+in a small square region around each face of the previous frame.
 
-On video and cameras faces move little from one frame to the next, so most frames need the detector
-to look at a few small regions instead of the whole frame (a 160x160 region has a twelfth of the pixels
-of a 640x480 frame). A face that enters the picture is found at the next full-frame
-detection, at most ``every - 1`` frames late. Never use this on unrelated photos.
+On video and cameras faces move little from one frame to the next, so most frames need the detector to look
+at a few small regions instead of the whole frame (a 160x160 region has a twelfth of the pixels of a 640x480
+frame). A face that enters the picture is found at the next whole-frame search, at most ``every - 1`` frames
+late. Never use this on unrelated photos.
+
+The whole-frame search itself runs at the smallest scale ``detector.min_face`` allows (:func:`search_scale`:
+YuNet finds faces of about 12 pixels, so a 24-pixel minimum allows a 320x240 search of a 640x480 frame, a
+quarter of the pixels) with a low score bar; the faces already followed are looked for in their regions as on
+any frame, and each new candidate in its own region at full resolution, with the detector's own score bar.
+A whole-frame search then costs a region frame plus the small search, and boxes and landmarks keep the full
+resolution's precision.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from ferlite.edge.config import DetectorConfig
@@ -20,45 +28,114 @@ if TYPE_CHECKING:
 
     from ferlite.edge.detection.detectors import FaceDetector
 
+#: Least score of a candidate in a scaled-down whole-frame search: each candidate is looked at again in its
+#: region at full resolution with the detector's own score, so a low bar here costs a region search at most.
+#: On the sample clip at 320x240, YuNet scores its turned face 0.2 to 0.6; what else scores over 0.2 there is
+#: mostly a box around both faces, which holds a face already found and is skipped.
+CANDIDATE_SCORE = 0.2
+#: A candidate overlapping a face already found in its region by this IoU is that face.
+SAME_FACE_IOU = 0.3
+
+
+def search_scale(detector, size: tuple[int, int], min_face: int) -> tuple[float, bool]:
+    """(scale, refine): the scale at which to search a whole ``size`` (w, h) frame for faces of ``min_face``
+    pixels and more, and whether faces found there must be looked at again at full resolution (they must when
+    the detector would have seen the frame at a larger scale). A detector with a fixed input (BlazeFace)
+    scales every image to it, so its search scale is its input's and needs no second look."""
+    long = max(size)
+    side = getattr(detector, "input_side", None)
+    if side:
+        return min(1.0, side / long), False
+    limit = getattr(detector, "max_side", 0)
+    cap = min(1.0, limit / long) if limit else 1.0
+    smallest = getattr(detector, "smallest_face", None)
+    scale = min(cap, smallest / min_face) if smallest else cap
+    return scale, scale < cap
+
+
+def search_size(detector, size: tuple[int, int], min_face: int) -> tuple[int, int] | None:
+    """The (w, h), both even, of the whole-frame search of a ``size`` frame (e.g. the Pi camera's lores
+    stream); None when that is the frame itself."""
+    scale, _ = search_scale(detector, size, min_face)
+    if scale >= 1.0:
+        return None
+    return tuple(max(2, 2 * round(s * scale / 2)) for s in size)
+
 
 class RegionDetector:
-    """Wraps a detector (YuNet, BlazeFace...) for video: full frame every ``every`` frames, regions between.
+    """Wraps a detector (YuNet, BlazeFace...) for video: whole frame every ``every`` frames, regions between.
 
     Each region is a square ``expand`` times the face's longer side, centred on the face, scaled so its
     side is at most ``side`` pixels (the face is then about ``side / expand`` pixels, comfortably above
     any detector's smallest face) and padded at the frame's border. A frame whose size changes, or with
-    no face in the previous frame, gets a full-frame detection.
+    no face in the previous frame, gets a whole-frame search, scaled down (``coarse``, :func:`search_scale`).
+    ``timings`` holds the last frame's milliseconds in the whole-frame search and in the regions.
     """
 
-    def __init__(self, detector: FaceDetector, every: int = DetectorConfig.every, expand: float = 2.0, side: int = 160):
+    def __init__(self, detector: FaceDetector, every: int = DetectorConfig.every, expand: float = 2.0,
+                 side: int = 160, *, min_face: int = DetectorConfig.min_face, coarse: bool = DetectorConfig.coarse):
         if every < 1:
             raise ValueError(f"every must be at least 1, not {every}")
         self.inner = detector
         self.name = detector.name
         self.every, self.expand, self.side = every, expand, side
+        self.min_face, self.coarse = min_face, coarse
         self._count = 0
         self._last: tuple[Face, ...] = ()
         self._shape: tuple[int, ...] | None = None
         self.full_frames = 0  # how many frames were searched whole
+        self.timings = {"search": 0.0, "regions": 0.0}
 
-    def detect(self, image: np.ndarray) -> tuple[Face, ...]:
+    def search_size(self, size: tuple[int, int]) -> tuple[int, int] | None:
+        """The size of the whole-frame search of ``size`` frames (None: the frame itself)."""
+        return search_size(self.inner, size, self.min_face) if self.coarse else None
+
+    def detect(self, image: np.ndarray, small: np.ndarray | None = None) -> tuple[Face, ...]:
+        """Faces in ``image``; ``small``, when given, is the same frame already at the search size (the Pi
+        camera's lores plane), used for the whole-frame search instead of scaling ``image`` down."""
         full = (self._count % self.every == 0 or not self._last or image.shape != self._shape)
         self._count += 1
         self._shape = image.shape
+        self.timings = {"search": 0.0, "regions": 0.0}
+        t0 = time.perf_counter()
         if full:
             self.full_frames += 1
-            faces = self.inner.detect(image)
+            faces = self._whole(image, small)
         else:
-            faces = self._in_regions(image)
+            faces = self._dedupe(self._in_regions(image, self._last))
+        self.timings["regions"] = 1e3 * (time.perf_counter() - t0) - self.timings["search"]
         self._last = faces
         return faces
 
-    def _in_regions(self, image: np.ndarray) -> tuple[Face, ...]:
+    def _whole(self, image: np.ndarray, small: np.ndarray | None) -> tuple[Face, ...]:
+        import cv2
+
+        h, w = image.shape[:2]
+        t0 = time.perf_counter()
+        scale, refine = search_scale(self.inner, (w, h), self.min_face) if self.coarse else (1.0, False)
+        if small is None and scale < 1.0:
+            size = search_size(self.inner, (w, h), self.min_face)
+            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        if small is None:
+            found = self.inner.detect(image)
+        else:
+            sx, sy = w / small.shape[1], h / small.shape[0]
+            candidates = self.inner.detect(small, CANDIDATE_SCORE if refine else None)
+            found = tuple(f.scaled(sx, sy) for f in candidates)
+        self.timings["search"] = 1e3 * (time.perf_counter() - t0)
+        if small is None or not refine:
+            return found
+        known = self._in_regions(image, self._last)
+        new = self._in_regions(image, [f for f in found if not _same(f, known)])
+        return self._dedupe(known + [f for f in new if not _same(f, known)])
+
+    def _in_regions(self, image: np.ndarray, around: tuple[Face, ...] | list[Face]) -> list[Face]:
+        """The face found in the region around each of ``around`` (none where the region holds none)."""
         import cv2
 
         h, w = image.shape[:2]
         found: list[Face] = []
-        for prev in self._last:
+        for prev in around:
             x, y, bw, bh = prev.box
             half = self.expand * max(bw, bh) / 2
             cx, cy = x + bw / 2, y + bh / 2
@@ -80,11 +157,29 @@ class RegionDetector:
                 mid = crop.shape[1] / 2
                 own = min(faces, key=lambda f: abs(f.box[0] + f.box[2] / 2 - mid) + abs(f.box[1] + f.box[3] / 2 - mid))
                 found.append(_to_frame(own, x0, y0, scale))
+        return found
+
+    @staticmethod
+    def _dedupe(found: list[Face]) -> tuple[Face, ...]:
+        """One face where two regions found the same one (the higher score kept), largest first."""
         kept: list[Face] = []
         for f in sorted(found, key=lambda f: f.score, reverse=True):
-            if all(iou(f.box, k.box) < 0.5 for k in kept):  # two regions that found the same face
+            if all(iou(f.box, k.box) < 0.5 for k in kept):
                 kept.append(f)
         return tuple(sorted(kept, key=lambda f: f.area, reverse=True))
+
+
+def _same(face: Face, known: list[Face]) -> bool:
+    """Whether ``face`` is one of ``known`` (overlaps it, holds its centre or lies around its centre): a
+    candidate around, inside or beside a face already found is not a new face."""
+    return any(iou(face.box, k.box) >= SAME_FACE_IOU or _holds(face, k) or _holds(k, face) for k in known)
+
+
+def _holds(outer: Face, face: Face) -> bool:
+    """Whether ``face``'s centre lies in ``outer``'s box."""
+    x, y, w, h = outer.box
+    cx, cy = face.box[0] + face.box[2] / 2, face.box[1] + face.box[3] / 2
+    return x <= cx <= x + w and y <= cy <= y + h
 
 
 def _to_frame(face: Face, x0: int, y0: int, scale: float) -> Face:
@@ -94,7 +189,11 @@ def _to_frame(face: Face, x0: int, y0: int, scale: float) -> Face:
                 landmarks=tuple((px / scale + x0, py / scale + y0) for px, py in face.landmarks))
 
 
-def for_stream(detector: FaceDetector, every: int, kind: str) -> FaceDetector:
-    """The detector to use on a source of ``kind`` (edge.sources.source_kind): wrapped in a RegionDetector
-    for video, cameras and streams when ``every`` > 1; as it is for photos, which are unrelated."""
-    return RegionDetector(detector, every) if every > 1 and kind != "images" else detector
+def for_stream(detector: FaceDetector, every: int, kind: str, *, min_face: int = DetectorConfig.min_face,
+               coarse: bool = DetectorConfig.coarse) -> FaceDetector:
+    """The detector to use on a source of ``kind`` (edge.sources.source_kind): wrapped in a RegionDetector for
+    video, cameras and streams (``every`` = 1 searches every frame whole, scaled down when ``coarse``); as it
+    is for photos, which are unrelated."""
+    if kind == "images" or (every == 1 and not coarse):
+        return detector
+    return RegionDetector(detector, every, min_face=min_face, coarse=coarse)
