@@ -305,9 +305,9 @@ def test_picamera_lores_is_the_whole_frame_search(yunet, classifier, truth):
     recorded = RecordingDetector(yunet)
     regions = RegionDetector(recorded, every=config.detector.every, min_face=config.detector.min_face)
     sink = run_pipeline(source, regions, classifier, max_frames=CLIP_FRAMES)
-    whole = [s for s in recorded.shapes if s == (240, 320)]
-    assert len(whole) == regions.full_frames >= CLIP_FRAMES // config.detector.every
-    assert all(len(s) == 3 and max(s) <= 160 for s in recorded.shapes if s != (240, 320))
+    # Whole-frame searches on the grey lores plane, 320x240; regions cut from the BGR main image, 160x160.
+    assert recorded.shapes.count((240, 320)) == regions.full_frames >= CLIP_FRAMES // config.detector.every
+    assert set(recorded.shapes) == {(240, 320), (160, 160, 3)}
     found: dict[int, int] = Counter()
     for r in sink.results:
         for f in r.faces:

@@ -12,7 +12,7 @@ pixels of its input, that it finds), ``input_side`` (a model with a fixed square
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,6 +23,8 @@ from ferlite.errors import ModelLoadError
 #: YuNet (OpenCV's FaceDetectorYN) reports garbage faces (infinite boxes, score 1.0) on inputs under 64 pixels
 #: wide or 33 high; smaller images are padded to this side.
 YUNET_MIN_SIDE = 64
+#: YuNet networks kept, one per input size (whole-frame search tiles, regions).
+NETS = 4
 
 
 class FaceDetector(Protocol):
@@ -72,14 +74,27 @@ class YuNetDetector:
 
         from ferlite.edge.assets import yunet_model
 
-        path = str(model_path or yunet_model())
-        try:
-            self._net = cv2.FaceDetectorYN.create(path, "", (320, 320), score_threshold, nms_threshold, 5000)
-        except cv2.error as exc:
-            raise ModelLoadError(f"cannot load YuNet model {path}: {exc}") from None
-        self.score_threshold = score_threshold
+        self._path = str(model_path or yunet_model())
+        self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
         self.max_side = max_side
-        self._size: tuple[int, int] | None = None
+        self._nets: dict[tuple[int, int], Any] = {}
+        try:
+            self._net_for((320, 320))
+        except cv2.error as exc:
+            raise ModelLoadError(f"cannot load YuNet model {self._path}: {exc}") from None
+
+    def _net_for(self, size: tuple[int, int]):
+        """A network set to this input size: one per size, the last NETS sizes kept (a network takes about
+        1 ms to change its input size, and a video alternates between the whole-frame search and regions)."""
+        import cv2
+
+        net = self._nets.pop(size, None)
+        if net is None:
+            net = cv2.FaceDetectorYN.create(self._path, "", size, self.score_threshold, self.nms_threshold, 5000)
+            if len(self._nets) >= NETS:
+                self._nets.pop(next(iter(self._nets)))
+        self._nets[size] = net  # most recently used last
+        return net
 
     def detect(self, image: np.ndarray, score: float | None = None) -> tuple[Face, ...]:
         import cv2
@@ -89,17 +104,14 @@ class YuNetDetector:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         small, scale = _fit(image, self.max_side)
         small = _pad_to(small, YUNET_MIN_SIDE)
-        size = (small.shape[1], small.shape[0])
-        if size != self._size:
-            self._net.setInputSize(size)
-            self._size = size
+        net = self._net_for((small.shape[1], small.shape[0]))
         if score is not None:
-            self._net.setScoreThreshold(score)
+            net.setScoreThreshold(score)
         try:
-            _, out = self._net.detect(small)
+            _, out = net.detect(small)
         finally:
             if score is not None:
-                self._net.setScoreThreshold(self.score_threshold)
+                net.setScoreThreshold(self.score_threshold)
         if out is None:
             return ()
         faces = []

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 #: On the sample clip at 320x240, YuNet scores its turned face 0.2 to 0.6; what else scores over 0.2 there is
 #: mostly a box around both faces, which holds a face already found and is skipped.
 CANDIDATE_SCORE = 0.2
-#: A candidate overlapping a face already found in its region by this IoU is that face.
-SAME_FACE_IOU = 0.3
+#: A candidate with this fraction of its box on a face already found in its region is that face.
+SAME_FACE_OVERLAP = 0.2
 
 
 def search_scale(detector, size: tuple[int, int], min_face: int) -> tuple[float, bool]:
@@ -65,9 +65,9 @@ def search_size(detector, size: tuple[int, int], min_face: int) -> tuple[int, in
 class RegionDetector:
     """Wraps a detector (YuNet, BlazeFace...) for video: whole frame every ``every`` frames, regions between.
 
-    Each region is a square ``expand`` times the face's longer side, centred on the face, scaled so its
-    side is at most ``side`` pixels (the face is then about ``side / expand`` pixels, comfortably above
-    any detector's smallest face) and padded at the frame's border. A frame whose size changes, or with
+    Each region is a square ``expand`` times the face's longer side, centred on the face, scaled to ``side``
+    pixels (the face is then about ``side / expand`` pixels, comfortably above any detector's smallest face)
+    and padded at the frame's border. A frame whose size changes, or with
     no face in the previous frame, gets a whole-frame search, scaled down (``coarse``, :func:`search_scale`).
     ``timings`` holds the last frame's milliseconds in the whole-frame search and in the regions.
     """
@@ -108,25 +108,25 @@ class RegionDetector:
         return faces
 
     def _whole(self, image: np.ndarray, small: np.ndarray | None) -> tuple[Face, ...]:
-        import cv2
-
-        h, w = image.shape[:2]
+        """The whole-frame search. Scaled down, its faces with the detector's own score are taken as found; a
+        face followed from the last frame that it does not find so, and each weaker candidate that is not one
+        of those faces, is looked for in its region at full resolution."""
         t0 = time.perf_counter()
+        h, w = image.shape[:2]
         scale, refine = search_scale(self.inner, (w, h), self.min_face) if self.coarse else (1.0, False)
-        if small is None and scale < 1.0:
-            size = search_size(self.inner, (w, h), self.min_face)
-            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        if small is None:
-            found = self.inner.detect(image)
-        else:
-            sx, sy = w / small.shape[1], h / small.shape[0]
-            candidates = self.inner.detect(small, CANDIDATE_SCORE if refine else None)
-            found = tuple(f.scaled(sx, sy) for f in candidates)
+        src = image if small is None else small
+        size = search_size(self.inner, (w, h), self.min_face) if scale < 1.0 else (w, h)
+        if abs(size[0] - src.shape[1]) > 2 or abs(size[1] - src.shape[0]) > 2:  # not already that size
+            src = _resize(src, size)
+        sx, sy = w / src.shape[1], h / src.shape[0]
+        found = [f.scaled(sx, sy) for f in self.inner.detect(src, CANDIDATE_SCORE if refine else None)]
         self.timings["search"] = 1e3 * (time.perf_counter() - t0)
-        if small is None or not refine:
-            return found
-        known = self._in_regions(image, self._last)
-        new = self._in_regions(image, [f for f in found if not _same(f, known)])
+        if not refine:
+            return self._dedupe(found)
+        bar = getattr(self.inner, "score_threshold", 1.0)
+        sure = [f for f in found if f.score >= bar]
+        known = sure + self._in_regions(image, [p for p in self._last if not _same(p, sure)])
+        new = self._in_regions(image, [f for f in found if f.score < bar and not _same(f, known)])
         return self._dedupe(known + [f for f in new if not _same(f, known)])
 
     def _in_regions(self, image: np.ndarray, around: tuple[Face, ...] | list[Face]) -> list[Face]:
@@ -147,11 +147,10 @@ class RegionDetector:
             pads = (max(0, -y0), max(0, y0 + n - h), max(0, -x0), max(0, x0 + n - w))
             if any(pads):
                 crop = cv2.copyMakeBorder(crop, *pads, cv2.BORDER_CONSTANT, value=0)
-            scale = min(1.0, self.side / n)
-            if scale < 1.0:
-                s = max(1, int(round(n * scale)))
-                crop = cv2.resize(crop, (s, s), interpolation=cv2.INTER_AREA)
-                scale = s / n
+            scale = self.side / n  # always one size: a detector keeps a network per input size
+            if n != self.side:
+                crop = cv2.resize(crop, (self.side, self.side),
+                                  interpolation=cv2.INTER_AREA if n > self.side else cv2.INTER_LINEAR)
             faces = self.inner.detect(crop)
             if faces:  # the region's own face is the one nearest its centre (a neighbour may show too)
                 mid = crop.shape[1] / 2
@@ -169,10 +168,24 @@ class RegionDetector:
         return tuple(sorted(kept, key=lambda f: f.area, reverse=True))
 
 
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def _same(face: Face, known: list[Face]) -> bool:
-    """Whether ``face`` is one of ``known`` (overlaps it, holds its centre or lies around its centre): a
-    candidate around, inside or beside a face already found is not a new face."""
-    return any(iou(face.box, k.box) >= SAME_FACE_IOU or _holds(face, k) or _holds(k, face) for k in known)
+    """Whether ``face`` is one of ``known``: a candidate around, inside or partly over a face already found (a
+    fifth of its box on it) is not a new face; a scaled-down search reports such boxes beside real faces."""
+    return any(_holds(face, k) or _holds(k, face) or _overlap(face, k) >= SAME_FACE_OVERLAP for k in known)
+
+
+def _overlap(face: Face, other: Face) -> float:
+    """The fraction of ``face``'s box that lies on ``other``'s."""
+    x, y, w, h = face.box
+    ox, oy, ow, oh = other.box
+    inter = max(0.0, min(x + w, ox + ow) - max(x, ox)) * max(0.0, min(y + h, oy + oh) - max(y, oy))
+    return inter / max(w * h, 1e-9)
 
 
 def _holds(outer: Face, face: Face) -> bool:
