@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coarse", default=None, metavar="true[,false]",
                    help="search the whole frame at the smallest scale detector.min_face allows (true) or at full "
                    "resolution (false, as before); a comma list compares (default: the config's)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="time frames by the wall clock, or "
+                   "by the frame thread's CPU time (steadier where other work shares the cores)")
     p.add_argument("--threads", type=int, help=f"threads for the interpreter and OpenCV (default: "
                    f"{ClassifierConfig.threads})")
     p.add_argument("--frames", type=int, default=150, help="frames to time per configuration (the clip loops)")
@@ -63,17 +65,21 @@ def load_frames(spec: str, limit: int) -> list:
     return frames
 
 
-def bench_pipeline(frames: list, config, n: int, warmup: int, extra: tuple[str, ...] = ()) -> dict:
+def bench_pipeline(frames: list, config, n: int, warmup: int, extra: tuple[str, ...] = (), cpu: bool = False) -> dict:
     """Per-frame and per-stage times over ``n`` timed frames (the clip is replayed in a loop): the frame time's
     median, p90, p99 and max, and each stage's mean and share of the mean frame time; frames/s from the mean
     frame time, which counts the periodic whole-frame searches at their real weight. ``extra`` outputs (http,
-    mqtt) are written to beside the SQLite log, as the service would."""
+    mqtt) are written to beside the SQLite log, as the service would. ``cpu``: time with the frame thread's CPU
+    time instead of the wall clock (steadier on a machine shared with other work; the log's and the stream's
+    own threads are not counted)."""
     from ferlite.edge.build import PipelineParts
     from ferlite.edge.outputs.base import MultiSink, OutputContext
     from ferlite.edge.outputs.registry import open_outputs
     from ferlite.edge.outputs.sqlite import SqliteSink
 
     parts = PipelineParts(config, "video")
+    clock = time.thread_time if cpu else time.perf_counter
+    parts.pipeline.clock = parts.detector.clock = clock
     rows: dict[str, list[float]] = {s: [] for s in COLUMNS}
     faces = 0
     with tempfile.TemporaryDirectory() as tmp, SqliteSink(Path(tmp) / "bench.db") as log_sink, \
@@ -81,13 +87,13 @@ def bench_pipeline(frames: list, config, n: int, warmup: int, extra: tuple[str, 
         sink = MultiSink([log_sink, more])
         for i in range(warmup + n):
             frame = frames[i % len(frames)]
-            t0 = time.perf_counter()
+            t0 = clock()
             decoded = frame.image.copy()  # stands in for decode: the clip is held in memory
-            decode_ms = 1e3 * (time.perf_counter() - t0)
+            decode_ms = 1e3 * (clock() - t0)
             result = parts.pipeline.process(type(frame)(**{**frame.__dict__, "image": decoded}), decode_ms)
-            t1 = time.perf_counter()
+            t1 = clock()
             sink.write(result, frame)
-            sink_ms = 1e3 * (time.perf_counter() - t1)
+            sink_ms = 1e3 * (clock() - t1)
             if i < warmup:
                 continue
             faces += len(result.faces)
@@ -97,7 +103,7 @@ def bench_pipeline(frames: list, config, n: int, warmup: int, extra: tuple[str, 
             for k in ("decode", "classify", "smooth"):
                 rows[k].append(result.timings_ms[k])
             rows["sink"].append(sink_ms)
-            rows["total"].append(1e3 * (time.perf_counter() - t0))
+            rows["total"].append(1e3 * (clock() - t0))
     return summarize(rows, {"detector": config.detector.type, "every": config.detector.every,
                             "coarse": config.detector.coarse, "model": parts.classifier.model_path.name,
                             "faces/frame": faces / n})
@@ -210,11 +216,11 @@ def bench_classifier(config, n: int = 500) -> dict:
             "ms/face med": statistics.median(times), "ms/face p90": percentile(times, 0.9)}
 
 
-def write_tables(stem: Path, tables: list[tuple[str, list[dict]]]) -> Path:
+def write_tables(stem: Path, tables: list[tuple[str, list[dict]]], note: str = "") -> Path:
     from ferlite.tables import format_table
 
     stem.parent.mkdir(parents=True, exist_ok=True)
-    md = []
+    md = [note, ""] if note else []
     for title, rows in tables:
         headers = list(rows[0])
         body = [[f"{v:.2f}" if isinstance(v, float) else v for v in r.values()] for r in rows]
@@ -269,10 +275,11 @@ def run(args: argparse.Namespace) -> int:
     spec = args.source or str(Path(__file__).parent / "data" / "sample.mp4")
     config, rows = configurations(args)
     frames = load_frames(spec, 300)
-    pipeline_rows = [bench_pipeline(frames, c, args.frames, args.warmup) for c in rows]
+    pipeline_rows = [bench_pipeline(frames, c, args.frames, args.warmup, cpu=args.clock == "cpu") for c in rows]
     classifier_rows = [bench_classifier(c) for c in {c.classifier: c for c in rows}.values()]
-    print(f"{platform.machine()} {platform.processor() or ''}, {config.classifier.threads} thread(s), {spec}, "
-          f"{args.frames} frames after {args.warmup} warm-up")
+    note = (f"{platform.machine()} {platform.processor() or ''}, {config.classifier.threads} thread(s), "
+            f"{Path(spec).name}, {args.frames} frames after {args.warmup} warm-up, {args.clock} clock")
+    print(note)
     stem = args.out or next_run_dir(Path("runs/bench")) / "bench"
     frame_rows, stage_rows = split_rows(pipeline_rows)
     tables = [("Frames (ms)", frame_rows), ("Stages (ms per frame, mean, and % of the frame time)", stage_rows),
@@ -280,6 +287,6 @@ def run(args: argparse.Namespace) -> int:
     names = [name.strip() for name in args.outputs.split(",") if name.strip()]
     if names:
         tables.append(("Live outputs", bench_outputs(spec, rows[0], args.frames, args.warmup, names)))
-    path = write_tables(stem, tables)
+    path = write_tables(stem, tables, note)
     print(f"\nwrote {path}")
     return 0
