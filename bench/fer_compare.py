@@ -5,9 +5,10 @@
 `fer` (25.10, its Haar detector and its quantized TFLite model through tf.lite) runs in its own venv
 under .cache/fer-venv, created on first use (`fer` is installed without its torch-based MTCNN extra).
 Both sides run pinned to one CPU core (taskset), read the same frames, warm up on 10 frames and time
-the next ones. frames/s and the ratio come from the mean time per frame (ferlite searches the whole frame
-only every 5th frame by default, so its median alone would flatter it); medians are shown too.
-Writes bench/results/fer_compare.md.
+the next ones, taking turns (fer, then every ferlite row) for --rounds rounds. frames/s and the ratio come
+from the mean time per frame (ferlite searches the whole frame only every 5th frame by default, so its median
+alone would flatter it); medians, p90 and max are shown too. Writes runs/fer_compare.md (--out
+bench/results/fer_compare for the committed table).
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ for i in range(10 + int(sys.argv[3])):
     f = frames[i % len(frames)]
     t0 = time.perf_counter(); r = det.detect_emotions(f); dt = 1e3 * (time.perf_counter() - t0)
     if i >= 10: times.append(dt); faces += len(r)
+s = sorted(times)
 print(json.dumps({"median_ms": statistics.median(times), "mean_ms": statistics.fmean(times),
+                  "p90_ms": s[round(0.9 * (len(s) - 1))], "max_ms": s[-1],
                   "faces_per_frame": faces / int(sys.argv[3])}))
 """
 
@@ -56,18 +59,22 @@ def ensure_fer_venv() -> Path:
     return py
 
 
-def time_ferlite(clip: str, detector: str, n: int, every: int = 5, model: str = "default", **options) -> dict:
-    """The pipeline as the service builds it from its config, with this detector, detect-every and model
-    (detector ``options``, e.g. Haar's min_size, build that detector by hand)."""
+def time_ferlite(clip: str, detector: str, n: int, every: int = 5, model: str = "default", coarse: bool = True,
+                 **options) -> dict:
+    """The pipeline as the service builds it from its config, with this detector, detect-every, model and
+    whole-frame search (coarse or at full resolution; detector ``options``, e.g. Haar's min_size, build that
+    detector by hand)."""
     from ferlite.edge.build import PipelineParts
     from ferlite.edge.configfile import load
     from ferlite.edge.detection.regions import for_stream
     from ferlite.edge.detection.registry import create_detector
     from ferlite.edge.sources.registry import open_source
 
-    config = load(system_path="/nonexistent").replace(detector={"type": detector, "every": every},
+    config = load(system_path="/nonexistent").replace(detector={"type": detector, "every": every, "coarse": coarse},
                                                       classifier={"model": model, "threads": 1})
-    custom = for_stream(create_detector(detector, **options), every, "video") if options else None
+    d = config.detector
+    custom = for_stream(create_detector(detector, **options), every, "video", min_face=d.min_face,
+                        coarse=coarse) if options else None
     pipe = PipelineParts(config, "video", detector=custom).pipeline
     with open_source(clip) as src:
         frames = [f for _, f in zip(range(300), src)]
@@ -80,46 +87,82 @@ def time_ferlite(clip: str, detector: str, n: int, every: int = 5, model: str = 
         if i >= 10:
             times.append(dt)
             faces += len(r.faces)
-    return {"median_ms": statistics.median(times), "mean_ms": statistics.fmean(times), "faces_per_frame": faces / n}
+    s = sorted(times)
+    return {"median_ms": statistics.median(times), "mean_ms": statistics.fmean(times),
+            "p90_ms": s[round(0.9 * (len(s) - 1))], "max_ms": s[-1], "faces_per_frame": faces / n}
+
+
+def time_fer(py: Path, clip: str, n: int) -> dict:
+    r = subprocess.run(["taskset", "-c", "0", str(py), "-c", FER_SCRIPT, clip, "300", str(n)],
+                       capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    if r.returncode:
+        sys.exit(f"fer run failed:\n{r.stderr[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def configurations(models: list[str], detectors: list[str]) -> list[tuple[str, dict]]:
+    """(row name, time_ferlite options) per ferlite row: each detector every frame and every 5th, YuNet also
+    with the whole-frame search at full resolution (as before the coarse search), Haar at fer's 50 px."""
+    rows = []
+    for model in models:
+        for det in detectors:
+            for every in (1, 5):
+                rows.append((f"ferlite ({det}, whole frame every {every}, model {model})",
+                             {"detector": det, "every": every, "model": model}))
+                if det == "yunet":
+                    rows.append((f"ferlite ({det}, whole frame every {every} at full resolution, model {model})",
+                                 {"detector": det, "every": every, "model": model, "coarse": False}))
+        if "haar" in detectors:
+            rows.append((f"ferlite (haar, min face 50 px as fer, whole frame every 1, model {model})",
+                         {"detector": "haar", "every": 1, "model": model, "min_size": 50}))
+    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("clip", nargs="?", default=str(ROOT / "edge" / "data" / "sample.mp4"))
     ap.add_argument("--frames", type=int, default=90)
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fer_compare")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of fer then every ferlite row, alternating; "
+                    "each row's figures are the median over rounds, x fer the median of each round's ratio")
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "fer_compare",
+                    help="table path without suffix (bench/results/fer_compare for the committed one)")
     ap.add_argument("--models", default="default",
                     help="bundled classifiers (or .tflite paths) to time, comma-separated (default: default)")
+    ap.add_argument("--detectors", default="haar,yunet,blazeface,blazeface-full")
     args = ap.parse_args()
     if "--child" not in sys.argv and os.environ.get("FERLITE_PINNED") != "1":
         env = dict(os.environ, FERLITE_PINNED="1")
         sys.exit(subprocess.run(["taskset", "-c", "0", sys.executable, *sys.argv], env=env).returncode)
     py = ensure_fer_venv()
-    r = subprocess.run(["taskset", "-c", "0", str(py), "-c", FER_SCRIPT, args.clip, "300", str(args.frames)],
-                       capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    if r.returncode:
-        sys.exit(f"fer run failed:\n{r.stderr[-2000:]}")
-    fer = json.loads(r.stdout.strip().splitlines()[-1])
-    rows = [{"pipeline": "fer 25.10.3 (Haar + its TFLite model)", **fer}]
-    for model in args.models.split(","):
-        for det in ("haar", "yunet", "blazeface", "blazeface-full"):
-            for every in (1, 5):
-                rows.append({"pipeline": f"ferlite ({det}, whole frame every {every}, model {model})",
-                             **time_ferlite(args.clip, det, args.frames, every, model)})
-        rows.append({"pipeline": f"ferlite (haar, min face 50 px as fer, whole frame every 1, model {model})",
-                     **time_ferlite(args.clip, "haar", args.frames, 1, model, min_size=50)})
-    for row in rows:
+    configs = configurations(args.models.split(","), args.detectors.split(","))
+    runs: dict[str, list[dict]] = {"fer 25.10.3 (Haar + its TFLite model)": []}
+    runs.update({name: [] for name, _ in configs})
+    for _ in range(args.rounds):
+        runs["fer 25.10.3 (Haar + its TFLite model)"].append(time_fer(py, args.clip, args.frames))
+        for name, options in configs:
+            runs[name].append(time_ferlite(args.clip, n=args.frames, **options))
+    fer = runs["fer 25.10.3 (Haar + its TFLite model)"]
+    rows = []
+    for name, got in runs.items():
+        row = {"pipeline": name, **{k: statistics.median(g[k] for g in got) for k in got[0]}}
         row["frames/s"] = 1e3 / row["mean_ms"]
-        row["x fer"] = fer["mean_ms"] / row["mean_ms"]
-    headers = ["pipeline", "median_ms", "mean_ms", "frames/s", "x fer", "faces_per_frame"]
+        row["x fer"] = statistics.median(f["mean_ms"] / g["mean_ms"] for f, g in zip(fer, got))
+        rows.append(row)
+    write(rows, args)
+
+
+def write(rows: list[dict], args) -> None:
+    headers = ["pipeline", "median_ms", "mean_ms", "p90_ms", "max_ms", "frames/s", "x fer", "faces_per_frame"]
     md = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     md += ["| " + " | ".join(f"{r[h]:.2f}" if isinstance(r[h], float) else str(r[h]) for h in headers) + " |"
            for r in rows]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    note = (f"{Path(args.clip).name}, {args.frames} frames after 10 warm-up, one core (taskset -c 0); "
-            "frames/s and x fer from the mean ms per frame\n\n")
+    note = (f"{Path(args.clip).name}, {args.frames} frames after 10 warm-up, one core (taskset -c 0), {args.rounds} "
+            "rounds alternating fer and ferlite (medians over rounds); frames/s and x fer from the mean ms per "
+            "frame\n\n")
     args.out.with_suffix(".md").write_text(note + "\n".join(md) + "\n")
     print(note + "\n".join(md))
+    print(f"wrote {args.out.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

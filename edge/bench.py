@@ -1,4 +1,4 @@
-"""Benchmark the pipeline on this machine: per-stage latency (median and p90) and frames/s.
+"""Benchmark the pipeline on this machine: frame time (median, p90, p99, max), frames/s, and where the time goes.
 
 Runs a clip (default: the bundled sample clip, 640x480, two faces) through the real pipeline, built from the
 config as the service builds it (ferlite.edge.build), for each detector, model and detect-every asked for,
@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 from ferlite.edge.config import ClassifierConfig, DetectorConfig
-from ferlite.edge.results import STAGES
 from ferlite.errors import UsageError
 
-#: Columns of the pipeline table: the pipeline's stages, the log write, and the whole frame.
-COLUMNS = (*STAGES[:-1], "sink", "total")
+#: Where a frame's time goes: decode, the whole-frame search (every few frames) and the regions around the
+#: faces (the detect stage, split), classify, smooth, the log write, and the whole frame.
+COLUMNS = ("decode", "search", "regions", "classify", "smooth", "sink", "total")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,6 +32,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="search the whole frame every N frames, in between only around the faces found, as "
                    "recognize and the service do on video (1 = every frame); a comma list compares "
                    f"(default: {DetectorConfig.every})")
+    p.add_argument("--coarse", default=None, metavar="true[,false]",
+                   help="search the whole frame at the smallest scale detector.min_face allows (true) or at full "
+                   "resolution (false, as before); a comma list compares (default: the config's)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="time frames by the wall clock, or "
+                   "by the frame thread's CPU time (steadier where other work shares the cores)")
     p.add_argument("--threads", type=int, help=f"threads for the interpreter and OpenCV (default: "
                    f"{ClassifierConfig.threads})")
     p.add_argument("--frames", type=int, default=150, help="frames to time per configuration (the clip loops)")
@@ -60,16 +65,21 @@ def load_frames(spec: str, limit: int) -> list:
     return frames
 
 
-def bench_pipeline(frames: list, config, n: int, warmup: int, extra: tuple[str, ...] = ()) -> dict:
-    """Median and p90 per stage over ``n`` timed frames (the clip is replayed in a loop); frames/s from the
-    mean total, which counts the periodic whole-frame detections at their real weight. ``extra`` outputs
-    (http, mqtt) are written to beside the SQLite log, as the service would."""
+def bench_pipeline(frames: list, config, n: int, warmup: int, extra: tuple[str, ...] = (), cpu: bool = False) -> dict:
+    """Per-frame and per-stage times over ``n`` timed frames (the clip is replayed in a loop): the frame time's
+    median, p90, p99 and max, and each stage's mean and share of the mean frame time; frames/s from the mean
+    frame time, which counts the periodic whole-frame searches at their real weight. ``extra`` outputs (http,
+    mqtt) are written to beside the SQLite log, as the service would. ``cpu``: time with the frame thread's CPU
+    time instead of the wall clock (steadier on a machine shared with other work; the log's and the stream's
+    own threads are not counted)."""
     from ferlite.edge.build import PipelineParts
     from ferlite.edge.outputs.base import MultiSink, OutputContext
     from ferlite.edge.outputs.registry import open_outputs
     from ferlite.edge.outputs.sqlite import SqliteSink
 
     parts = PipelineParts(config, "video")
+    clock = time.thread_time if cpu else time.perf_counter
+    parts.pipeline.clock = parts.detector.clock = clock
     rows: dict[str, list[float]] = {s: [] for s in COLUMNS}
     faces = 0
     with tempfile.TemporaryDirectory() as tmp, SqliteSink(Path(tmp) / "bench.db") as log_sink, \
@@ -77,28 +87,52 @@ def bench_pipeline(frames: list, config, n: int, warmup: int, extra: tuple[str, 
         sink = MultiSink([log_sink, more])
         for i in range(warmup + n):
             frame = frames[i % len(frames)]
-            t0 = time.perf_counter()
+            t0 = clock()
             decoded = frame.image.copy()  # stands in for decode: the clip is held in memory
-            decode_ms = 1e3 * (time.perf_counter() - t0)
+            decode_ms = 1e3 * (clock() - t0)
             result = parts.pipeline.process(type(frame)(**{**frame.__dict__, "image": decoded}), decode_ms)
-            t1 = time.perf_counter()
+            t1 = clock()
             sink.write(result, frame)
-            sink_ms = 1e3 * (time.perf_counter() - t1)
+            sink_ms = 1e3 * (clock() - t1)
             if i < warmup:
                 continue
             faces += len(result.faces)
-            for k in STAGES[:-1]:
+            split = getattr(parts.detector, "timings", {"search": result.timings_ms["detect"]})
+            rows["search"].append(split["search"])
+            rows["regions"].append(result.timings_ms["detect"] - split["search"])
+            for k in ("decode", "classify", "smooth"):
                 rows[k].append(result.timings_ms[k])
             rows["sink"].append(sink_ms)
-            rows["total"].append(1e3 * (time.perf_counter() - t0))
-    out = {"detector": config.detector.type, "every": config.detector.every,
-           "model": parts.classifier.model_path.name, "faces/frame": faces / n}
-    for s in COLUMNS:
-        out[f"{s} med"] = statistics.median(rows[s])
-        out[f"{s} p90"] = percentile(rows[s], 0.9)
-    out["total mean"] = statistics.fmean(rows["total"])
-    out["frames/s"] = 1e3 / out["total mean"]
+            rows["total"].append(1e3 * (clock() - t0))
+    return summarize(rows, {"detector": config.detector.type, "every": config.detector.every,
+                            "coarse": config.detector.coarse, "model": parts.classifier.model_path.name,
+                            "faces/frame": faces / n})
+
+
+def summarize(rows: dict[str, list[float]], ids: dict) -> dict:
+    """One row: ``ids``, the frame time's spread (median, p90, p99, max, and p90 and max over the median),
+    frames/s, and each stage's mean ms and % of the mean frame time."""
+    total = rows["total"]
+    med, mean = statistics.median(total), statistics.fmean(total)
+    out = {**ids, "total med": med, "total p90": percentile(total, 0.9), "total p99": percentile(total, 0.99),
+           "total max": max(total)}
+    out["p90/med"], out["max/med"] = out["total p90"] / med, out["total max"] / med
+    out["total mean"], out["frames/s"] = mean, 1e3 / mean
+    for s in COLUMNS[:-1]:
+        out[f"{s} mean"] = statistics.fmean(rows[s])
+        out[f"{s} %"] = 100 * out[f"{s} mean"] / mean
+    out["sink med"] = statistics.median(rows["sink"])
     return out
+
+
+def split_rows(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The frame-time table and the per-stage table from bench_pipeline's rows."""
+    ids = ("detector", "every", "coarse", "model")
+    frames = [{k: v for k, v in r.items() if k in ids or k.startswith(("total", "p90/", "max/", "frames/s", "faces"))}
+              for r in rows]
+    stages = [{**{k: r[k] for k in ids}, **{k: r[k] for k in r if k.endswith((" mean", " %")) and "total" not in k}}
+              for r in rows]
+    return frames, stages
 
 
 class stream_client:
@@ -182,11 +216,11 @@ def bench_classifier(config, n: int = 500) -> dict:
             "ms/face med": statistics.median(times), "ms/face p90": percentile(times, 0.9)}
 
 
-def write_tables(stem: Path, tables: list[tuple[str, list[dict]]]) -> Path:
+def write_tables(stem: Path, tables: list[tuple[str, list[dict]]], note: str = "") -> Path:
     from ferlite.tables import format_table
 
     stem.parent.mkdir(parents=True, exist_ok=True)
-    md = []
+    md = [note, ""] if note else []
     for title, rows in tables:
         headers = list(rows[0])
         body = [[f"{v:.2f}" if isinstance(v, float) else v for v in r.values()] for r in rows]
@@ -210,16 +244,27 @@ def configurations(args: argparse.Namespace):
         everies = [int(e) for e in args.detect_every.split(",")] if args.detect_every else [config.detector.every]
     except ValueError:
         raise UsageError(f"--detect-every {args.detect_every!r}: give whole numbers >= 1, e.g. 5 or 1,5") from None
+    coarse = _booleans(args.coarse) if args.coarse else [config.detector.coarse]
     models = [m for m in args.models.split(",") if m] if args.models else [config.classifier.model]
     rows = []
     for d in args.detectors.split(","):
         for e in everies:
-            for m in models:
-                try:
-                    rows.append(config.replace(detector={"type": d.strip(), "every": e}, classifier={"model": m}))
-                except ValueError as exc:
-                    raise UsageError(f"--detectors {d.strip()} --detect-every {e}: {exc}") from None
+            for c in coarse:
+                for m in models:
+                    try:
+                        rows.append(config.replace(detector={"type": d.strip(), "every": e, "coarse": c},
+                                                   classifier={"model": m}))
+                    except ValueError as exc:
+                        raise UsageError(f"--detectors {d.strip()} --detect-every {e}: {exc}") from None
     return config, rows
+
+
+def _booleans(text: str) -> list[bool]:
+    words = {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
+    try:
+        return [words[w.strip().lower()] for w in text.split(",")]
+    except KeyError:
+        raise UsageError(f"--coarse {text!r}: give true or false, e.g. true,false") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -230,15 +275,18 @@ def run(args: argparse.Namespace) -> int:
     spec = args.source or str(Path(__file__).parent / "data" / "sample.mp4")
     config, rows = configurations(args)
     frames = load_frames(spec, 300)
-    pipeline_rows = [bench_pipeline(frames, c, args.frames, args.warmup) for c in rows]
+    pipeline_rows = [bench_pipeline(frames, c, args.frames, args.warmup, cpu=args.clock == "cpu") for c in rows]
     classifier_rows = [bench_classifier(c) for c in {c.classifier: c for c in rows}.values()]
-    print(f"{platform.machine()} {platform.processor() or ''}, {config.classifier.threads} thread(s), {spec}, "
-          f"{args.frames} frames after {args.warmup} warm-up")
+    note = (f"{platform.machine()} {platform.processor() or ''}, {config.classifier.threads} thread(s), "
+            f"{Path(spec).name}, {args.frames} frames after {args.warmup} warm-up, {args.clock} clock")
+    print(note)
     stem = args.out or next_run_dir(Path("runs/bench")) / "bench"
-    tables = [("Pipeline latency (ms)", pipeline_rows), ("Classifier alone", classifier_rows)]
+    frame_rows, stage_rows = split_rows(pipeline_rows)
+    tables = [("Frames (ms)", frame_rows), ("Stages (ms per frame, mean, and % of the frame time)", stage_rows),
+              ("Classifier alone", classifier_rows)]
     names = [name.strip() for name in args.outputs.split(",") if name.strip()]
     if names:
         tables.append(("Live outputs", bench_outputs(spec, rows[0], args.frames, args.warmup, names)))
-    path = write_tables(stem, tables)
+    path = write_tables(stem, tables, note)
     print(f"\nwrote {path}")
     return 0

@@ -33,7 +33,17 @@ def make_source(config: Config, spec: str | None = None):
     spec = c.spec if spec is None else spec
     kind = source_kind(spec)
     return open_source(spec, width=c.width, height=c.height, fps=c.fps, size=(c.width, c.height),
-                       open_timeout=c.open_timeout, read_timeout=c.read_timeout), kind
+                       lores=lores_size(config), open_timeout=c.open_timeout, read_timeout=c.read_timeout), kind
+
+
+def lores_size(config: Config) -> tuple[int, int] | None:
+    """The Pi camera's low-resolution stream: the size of the detector's whole-frame search of a
+    source.width x source.height frame (None, no lores stream, when that is the frame itself)."""
+    from ferlite.edge.detection.regions import search_size
+    from ferlite.edge.detection.registry import detector_factory
+
+    d, c = config.detector, config.source
+    return search_size(detector_factory(d.type), (c.width, c.height), d.min_face) if d.coarse else None
 
 
 def make_detector(config: Config, kind: str):
@@ -42,7 +52,7 @@ def make_detector(config: Config, kind: str):
     from ferlite.edge.detection.registry import create_detector
 
     d = config.detector
-    return for_stream(create_detector(d.type, score=d.score), d.every, kind)
+    return for_stream(create_detector(d.type, score=d.score), d.every, kind, min_face=d.min_face, coarse=d.coarse)
 
 
 def make_classifier(config: Config):
@@ -101,7 +111,8 @@ class PipelineParts:
         """What the pipeline really runs with, read back from the built parts (for tests and `ferlite check`)."""
         det = getattr(self.detector, "inner", self.detector)
         return {"detector": det.name, "score": getattr(det, "score_threshold", None),
-                "every": getattr(self.detector, "every", 1), "min_face": self.options.min_face,
+                "every": getattr(self.detector, "every", 1), "coarse": getattr(self.detector, "coarse", False),
+                "min_face": self.options.min_face,
                 "max_faces": self.options.max_faces, "margin": self.options.margin,
                 "model": str(self.classifier.model_path), "threads": self.config.classifier.threads,
                 "flip": self.classifier.flip, "window": self.tracker.window, "threshold": self.tracker.threshold,

@@ -85,6 +85,9 @@ class DetectorConfig(_Section):
     min_face: int = _field(24, "smallest face side, in frame pixels, that is classified", _range(1, 4096))
     every: int = _field(5, "search the whole frame every N frames, in between only around the faces found "
                         "(1 = whole frame always)", _range(1, 1000))
+    coarse: bool = _field(True, "on video and cameras, search the whole frame at the smallest scale min_face "
+                          "allows, then each face found at full resolution (false: the whole frame at full "
+                          "resolution, slower)")
     max_faces: int = _field(10, "most faces classified per frame (the largest first)", _range(1, 1000))
 
 

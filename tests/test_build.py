@@ -31,6 +31,7 @@ spec = "{clip}"
 score = 0.7
 min_face = 30
 every = 3
+coarse = false
 max_faces = 4
 [classifier]
 model = "fer2013"
@@ -70,8 +71,8 @@ def test_every_front_end_builds_the_same_pipeline_from_the_same_config(config_fi
         settings["run"] = service.parts.settings()
     finally:
         service.sink.close()
-    expected = {"detector": "yunet", "score": 0.7, "every": 3, "min_face": 30, "max_faces": 4, "margin": 0.1,
-                "threads": 2, "flip": False, "window": 4, "threshold": 0.5, "max_age": 2.0}
+    expected = {"detector": "yunet", "score": 0.7, "every": 3, "coarse": False, "min_face": 30, "max_faces": 4,
+                "margin": 0.1, "threads": 2, "flip": False, "window": 4, "threshold": 0.5, "max_age": 2.0}
     for front_end, got in settings.items():
         assert Path(got.pop("model")).name == "ferlite_cnn48_w_fer2013_int8.tflite", front_end
         assert got == expected, front_end

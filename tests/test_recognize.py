@@ -25,7 +25,10 @@ import pytest
 from fakes.picamera2 import make_picamera2
 
 from ferlite.cli import main
+from ferlite.edge.build import lores_size
 from ferlite.edge.classification.classifier import ExpressionClassifier
+from ferlite.edge.configfile import load
+from ferlite.edge.detection.regions import RegionDetector
 from ferlite.edge.detection.registry import create_detector
 from ferlite.edge.outputs.files import ListSink
 from ferlite.edge.pipeline import Pipeline, run
@@ -173,10 +176,11 @@ class RecordingDetector:
 
     def __init__(self, detector):
         self.detector, self.name, self.shapes = detector, detector.name, []
+        self.smallest_face, self.max_side = detector.smallest_face, detector.max_side
 
-    def detect(self, image):
+    def detect(self, image, score=None):
         self.shapes.append(image.shape)
-        return self.detector.detect(image)
+        return self.detector.detect(image, score)
 
 
 # ---------------------------------------------------------------------------------------------- sources
@@ -287,6 +291,28 @@ def test_picamera_lores_faces_map_to_main_frame(yunet, classifier, truth, lores)
         for f in r.faces:
             face, overlap = match_truth(f.box, truth[r.index])
             assert face is not None, f"frame {r.index}: box {f.box} IoU {overlap:.2f} with the truth (lores {lores})"
+            found[face] += 1
+    assert set(found) == {1, 2}
+    assert found[1] >= MIN_ASTRONAUT_RECALL * CLIP_FRAMES
+
+
+def test_picamera_lores_is_the_whole_frame_search(yunet, classifier, truth):
+    """At the default settings the lores stream is the size of the detector's whole-frame search (320x240 for
+    640x480 and 24-pixel faces); the regions around each face are cut from the main image."""
+    config = load(system_path="/nonexistent")
+    cls = make_picamera2(str(SAMPLE_CLIP))
+    source = PiCameraSource(size=(640, 480), lores=lores_size(config), picamera2_cls=cls)
+    recorded = RecordingDetector(yunet)
+    regions = RegionDetector(recorded, every=config.detector.every, min_face=config.detector.min_face)
+    sink = run_pipeline(source, regions, classifier, max_frames=CLIP_FRAMES)
+    # Whole-frame searches on the grey lores plane, 320x240; regions cut from the BGR main image, 160x160.
+    assert recorded.shapes.count((240, 320)) == regions.full_frames >= CLIP_FRAMES // config.detector.every
+    assert set(recorded.shapes) == {(240, 320), (160, 160, 3)}
+    found: dict[int, int] = Counter()
+    for r in sink.results:
+        for f in r.faces:
+            face, overlap = match_truth(f.box, truth[r.index])
+            assert face is not None, f"frame {r.index}: box {f.box} IoU {overlap:.2f} with the truth"
             found[face] += 1
     assert set(found) == {1, 2}
     assert found[1] >= MIN_ASTRONAUT_RECALL * CLIP_FRAMES

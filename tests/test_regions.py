@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from ferlite.cli import main
-from ferlite.edge.detection.regions import RegionDetector, for_stream
+from ferlite.edge.build import lores_size
+from ferlite.edge.configfile import load
+from ferlite.edge.detection.regions import RegionDetector, for_stream, search_scale
 from ferlite.edge.detection.registry import create_detector
 from ferlite.edge.tracking import iou
 
@@ -75,7 +77,8 @@ def test_a_new_frame_size_gets_a_whole_frame_search(frames):
 
 def test_photos_always_get_the_whole_frame(yunet):
     assert for_stream(yunet, 5, "images") is yunet
-    assert for_stream(yunet, 1, "video") is yunet
+    assert for_stream(yunet, 1, "video", coarse=False) is yunet
+    assert isinstance(for_stream(yunet, 1, "video"), RegionDetector)  # every frame whole, at the search scale
     assert isinstance(for_stream(yunet, 5, "usb"), RegionDetector)
     with pytest.raises(ValueError, match="at least 1"):
         RegionDetector(yunet, every=0)
@@ -85,8 +88,11 @@ def test_bench_compares_every_frame_with_regions(tmp_path, capsys):
     stem = tmp_path / "bench"
     assert main(["bench", "--detectors", "yunet", "--detect-every", "1,5", "--frames", "20", "--out", str(stem)]) == 0
     table = stem.with_suffix(".md").read_text()
-    rows = [line for line in table.splitlines() if line.startswith("| yunet")]
+    frames, stages = table.split("### Stages")[0], table.split("### Stages")[1].split("###")[0]
+    rows = [line for line in frames.splitlines() if line.startswith("| yunet")]
     assert [r.split("|")[2].strip() for r in rows] == ["1", "5"], table
+    assert "| total med | total p90 | total p99 | total max | p90/med | max/med |" in frames, frames
+    assert "| search mean | search % | regions mean | regions % | classify mean |" in stages, stages
     assert main(["bench", "--detect-every", "0"]) == 2
     assert "--detect-every 0: detector.every = 0: must be >= 1" in capsys.readouterr().err
 
@@ -101,3 +107,51 @@ def test_grey_frames_as_the_pi_lores_plane(frames, yunet):
         assert len(found) >= len(whole) >= 1
         assert all(max(iou(w.box, f.box) for f in found) >= MIN_IOU for w in whole)
     assert regions.full_frames == 2
+
+
+class Shapes:
+    """The real detector, noting the shape of every image it is given."""
+
+    def __init__(self, detector):
+        self.inner, self.shapes = detector, []
+        self.name, self.smallest_face, self.max_side = detector.name, detector.smallest_face, detector.max_side
+
+    def detect(self, image, score=None):
+        self.shapes.append(image.shape[:2])
+        return self.inner.detect(image, score)
+
+
+def test_the_whole_frame_is_searched_at_the_scale_min_face_allows(frames, yunet):
+    """640x480 with 24-pixel faces: a 320x240 search, each face then found again in its region, so boxes and
+    landmarks are the full resolution's; with min_face 12 the search is the whole 640x480 frame."""
+    recorded = Shapes(yunet)
+    regions = RegionDetector(recorded, every=5, min_face=24)
+    for i, image in enumerate(frames[:10]):
+        found = regions.detect(image)
+        for face in yunet.detect(image):
+            nearest = max(found, key=lambda f: iou(face.box, f.box))
+            assert iou(face.box, nearest.box) >= MIN_IOU, (i, face.box, nearest.box)
+            eye_shift = np.abs(np.subtract(nearest.landmarks[:2], face.landmarks[:2])).max()
+            assert eye_shift < 0.1 * face.box[2], (i, eye_shift)
+    # Frames 0 and 5 are searched whole at 320x240; the rest of the calls are regions, all 160x160.
+    assert [shape for shape in recorded.shapes if shape != (160, 160)] == [(240, 320), (240, 320)]
+    recorded.shapes.clear()
+    RegionDetector(recorded, every=5, min_face=12).detect(frames[0])
+    assert recorded.shapes[0] == (480, 640)
+
+
+def test_search_scale_per_detector(yunet):
+    assert search_scale(yunet, (640, 480), 24) == (0.5, True)
+    assert search_scale(yunet, (640, 480), 12) == (1.0, False)
+    assert search_scale(yunet, (1280, 960), 24) == (0.5, False)  # YuNet scales it to 640 anyway
+    assert search_scale(create_detector("blazeface"), (640, 480), 24) == (0.2, False)  # its 128x128 input
+    assert search_scale(create_detector("haar"), (640, 480), 24) == (1.0, False)  # its 24x24 window
+
+
+def test_the_pi_camera_lores_stream_is_the_search_size():
+    config = load(system_path="/nonexistent")
+    assert lores_size(config) == (320, 240)
+    assert lores_size(config.replace(detector={"min_face": 48})) == (160, 120)
+    assert lores_size(config.replace(detector={"type": "blazeface"})) == (128, 96)
+    assert lores_size(config.replace(detector={"type": "haar"})) is None
+    assert lores_size(config.replace(detector={"coarse": False})) is None

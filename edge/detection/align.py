@@ -37,10 +37,10 @@ def align_crop(image: np.ndarray, face: Face, size: int = 48, margin: float = DE
     m = cv2.getRotationMatrix2D((cx, cy), angle, size / side)
     m[0, 2] += size / 2 - cx
     m[1, 2] += size / 2 - cy
-    src = image
-    if grey and image.ndim == 3:
-        src = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    elif not grey and image.ndim == 2:
-        src = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-    return cv2.warpAffine(src, m, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+    crop = cv2.warpAffine(image, m, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+    if grey and crop.ndim == 3:  # the crop, not the whole image, changes colour
+        return cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    if not grey and crop.ndim == 2:
+        return cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+    return crop

@@ -99,6 +99,9 @@ class BlazeFaceDetector:
     tragion. Boxes are square-ish and tighter than YuNet's (brow to chin).
     """
 
+    #: Every image is scaled to the model's input: a whole-frame search at this side loses nothing.
+    input_side = SHORT_RANGE.input_size
+
     def __init__(self, model_path: str | Path | None = None, score_threshold: float | None = None,
                  nms_threshold: float = 0.3, num_threads: int = 1, variant: BlazeFaceModel = SHORT_RANGE):
         from ferlite.edge.assets import model_path as bundled
@@ -107,6 +110,7 @@ class BlazeFaceDetector:
 
         path = model_path or bundled(variant.file)
         self.name, self.size = variant.name, variant.input_size
+        self.input_side = variant.input_size
         self._interp, self.backend = load_interpreter(path, num_threads)
         inp = self._interp.get_input_details()[0]
         self._anchors = ssd_anchors(variant.input_size, variant.strides, variant.anchors_per_layer)
@@ -125,13 +129,13 @@ class BlazeFaceDetector:
         self.score_threshold = variant.score_threshold if score_threshold is None else score_threshold
         self.nms_threshold = nms_threshold
 
-    def detect(self, image: np.ndarray) -> tuple[Face, ...]:
+    def detect(self, image: np.ndarray, score: float | None = None) -> tuple[Face, ...]:
         pad, scale = self._preprocess(image)
         self._interp.set_tensor(self._input, self._tensor)
         self._interp.invoke()
         raw = self._interp.get_tensor(self._regressors)[0]
         logits = self._interp.get_tensor(self._scores)[0, :, 0]
-        return self._postprocess(raw, logits, pad, scale)
+        return self._postprocess(raw, logits, pad, scale, self.score_threshold if score is None else score)
 
     def _preprocess(self, image: np.ndarray) -> tuple[tuple[float, float], float]:
         """Letterbox into the square [-1, 1] RGB input tensor; returns ((pad x, pad y), scale)
@@ -151,9 +155,9 @@ class BlazeFaceDetector:
         return (px, py), scale
 
     def _postprocess(self, raw: np.ndarray, logits: np.ndarray, pad: tuple[float, float],
-                     scale: float) -> tuple[Face, ...]:
+                     scale: float, threshold: float) -> tuple[Face, ...]:
         scores = 1 / (1 + np.exp(-np.clip(logits.astype(np.float64), -SCORE_CLIP, SCORE_CLIP)))
-        keep = scores >= self.score_threshold
+        keep = scores >= threshold
         if not keep.any():
             return ()
         raw, scores, anchors = raw[keep], scores[keep], self._anchors[keep] * self.size
@@ -173,6 +177,11 @@ class BlazeFaceDetector:
         return tuple(sorted(faces, key=lambda f: f.area, reverse=True))
 
 
-def full_range(**options) -> BlazeFaceDetector:
+class FullRangeDetector(BlazeFaceDetector):
     """BlazeFace full range (``--detector blazeface-full``): small, far faces."""
-    return BlazeFaceDetector(variant=FULL_RANGE, **options)
+
+    input_side = FULL_RANGE.input_size
+
+    def __init__(self, model_path: str | Path | None = None, score_threshold: float | None = None,
+                 nms_threshold: float = 0.3, num_threads: int = 1):
+        super().__init__(model_path, score_threshold, nms_threshold, num_threads, FULL_RANGE)

@@ -2,12 +2,17 @@
 name from ``detection.registry``.
 
 ``detect(image)`` takes a BGR (or grey) uint8 image and returns a tuple of :class:`~ferlite.edge.results.Face`, largest
-first; no face is an empty tuple. Boxes and landmarks are in the input image's pixel coordinates.
+first; no face is an empty tuple. Boxes and landmarks are in the input image's pixel coordinates. ``detect(image,
+score)`` lowers (or raises) the least score for that one call, where the detector has one.
+
+What a detector sees of a frame, for ``detection.regions`` to choose the scale of its whole-frame search:
+``max_side`` (the long side it scales larger images down to), ``smallest_face`` (the smallest face side, in
+pixels of its input, that it finds), ``input_side`` (a model with a fixed square input scales every image to it).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -18,12 +23,14 @@ from ferlite.errors import ModelLoadError
 #: YuNet (OpenCV's FaceDetectorYN) reports garbage faces (infinite boxes, score 1.0) on inputs under 64 pixels
 #: wide or 33 high; smaller images are padded to this side.
 YUNET_MIN_SIDE = 64
+#: YuNet networks kept, one per input size (whole-frame search tiles, regions).
+NETS = 4
 
 
 class FaceDetector(Protocol):
     name: str
 
-    def detect(self, image: np.ndarray) -> tuple[Face, ...]: ...
+    def detect(self, image: np.ndarray, score: float | None = None) -> tuple[Face, ...]: ...
 
 
 def _fit(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -58,6 +65,8 @@ class YuNetDetector:
     """OpenCV's ``cv2.FaceDetectorYN`` with the bundled YuNet model (Apache-2.0)."""
 
     name = "yunet"
+    #: Faces from about 10 pixels are found (at a lower score); 12 keeps most of them above 0.3.
+    smallest_face = 12
 
     def __init__(self, model_path: str | None = None, score_threshold: float = 0.8,
                  nms_threshold: float = 0.3, max_side: int = 640):
@@ -65,16 +74,29 @@ class YuNetDetector:
 
         from ferlite.edge.assets import yunet_model
 
-        path = str(model_path or yunet_model())
-        try:
-            self._net = cv2.FaceDetectorYN.create(path, "", (320, 320), score_threshold, nms_threshold, 5000)
-        except cv2.error as exc:
-            raise ModelLoadError(f"cannot load YuNet model {path}: {exc}") from None
-        self.score_threshold = score_threshold
+        self._path = str(model_path or yunet_model())
+        self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
         self.max_side = max_side
-        self._size: tuple[int, int] | None = None
+        self._nets: dict[tuple[int, int], Any] = {}
+        try:
+            self._net_for((320, 320))
+        except cv2.error as exc:
+            raise ModelLoadError(f"cannot load YuNet model {self._path}: {exc}") from None
 
-    def detect(self, image: np.ndarray) -> tuple[Face, ...]:
+    def _net_for(self, size: tuple[int, int]):
+        """A network set to this input size: one per size, the last NETS sizes kept (a network takes about
+        1 ms to change its input size, and a video alternates between the whole-frame search and regions)."""
+        import cv2
+
+        net = self._nets.pop(size, None)
+        if net is None:
+            net = cv2.FaceDetectorYN.create(self._path, "", size, self.score_threshold, self.nms_threshold, 5000)
+            if len(self._nets) >= NETS:
+                self._nets.pop(next(iter(self._nets)))
+        self._nets[size] = net  # most recently used last
+        return net
+
+    def detect(self, image: np.ndarray, score: float | None = None) -> tuple[Face, ...]:
         import cv2
         import numpy as np
 
@@ -82,11 +104,14 @@ class YuNetDetector:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         small, scale = _fit(image, self.max_side)
         small = _pad_to(small, YUNET_MIN_SIDE)
-        size = (small.shape[1], small.shape[0])
-        if size != self._size:
-            self._net.setInputSize(size)
-            self._size = size
-        _, out = self._net.detect(small)
+        net = self._net_for((small.shape[1], small.shape[0]))
+        if score is not None:
+            net.setScoreThreshold(score)
+        try:
+            _, out = net.detect(small)
+        finally:
+            if score is not None:
+                net.setScoreThreshold(self.score_threshold)
         if out is None:
             return ()
         faces = []
@@ -103,6 +128,8 @@ class HaarDetector:
     """OpenCV's frontal-face Haar cascade (no landmarks). Needs OpenCV < 5."""
 
     name = "haar"
+    #: The cascade's 24x24 window.
+    smallest_face = 24
 
     def __init__(self, cascade: str | None = None, scale_factor: float = 1.1, min_neighbors: int = 5,
                  min_size: int = 20, max_side: int = 640):
@@ -118,7 +145,8 @@ class HaarDetector:
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
         self.min_size, self.max_side = min_size, max_side
 
-    def detect(self, image: np.ndarray) -> tuple[Face, ...]:
+    def detect(self, image: np.ndarray, score: float | None = None) -> tuple[Face, ...]:
+        """``score`` is ignored: the cascade has none."""
         import cv2
         import numpy as np
 

@@ -12,7 +12,7 @@ DETECTORS: dict[str, str] = {
     "yunet": "ferlite.edge.detection.detectors:YuNetDetector",
     "haar": "ferlite.edge.detection.detectors:HaarDetector",
     "blazeface": "ferlite.edge.detection.blazeface:BlazeFaceDetector",
-    "blazeface-full": "ferlite.edge.detection.blazeface:full_range",
+    "blazeface-full": "ferlite.edge.detection.blazeface:FullRangeDetector",
 }
 
 

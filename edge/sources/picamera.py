@@ -34,7 +34,7 @@ class PiCameraSource(_Source):
     order) is the image; the ISP also scales a YUV420 ``lores`` stream whose Y plane is ``Frame.grey``,
     at the detector's input size. Both arrays come from the same sensor frame."""
 
-    def __init__(self, size: tuple[int, int] = (640, 480), lores: tuple[int, int] | None = (480, 360),
+    def __init__(self, size: tuple[int, int] = (640, 480), lores: tuple[int, int] | None = (320, 240),
                  fps: float = 30, camera_num: int = 0, picamera2_cls=None):
         super().__init__()
         self.size = tuple(size)
