@@ -34,7 +34,8 @@ def day_log(tmp_path_factory):
 def served(day_log, tmp_path):
     port = free_port()
     config = load(overrides=[f"http.listen=127.0.0.1:{port}", f"log.path={day_log}"], system_path="/nonexistent")
-    with HttpSink(config, OutputContext(tmp_path, "picamera", "picamera", outputs=("sqlite", "http"))) as sink:
+    context = OutputContext(tmp_path, "picamera", "picamera", outputs=("sqlite", "http"), log=day_log)
+    with HttpSink(config.http, context) as sink:
         yield f"http://127.0.0.1:{port}", sink
 
 
