@@ -46,6 +46,35 @@ def test_default_toml_lists_every_key_with_a_comment_above_it():
             assert lines[i - 1].startswith("#") or "=" in lines[i - 1], f"line {i + 1} {line!r} has no comment"
 
 
+def stated_range(check) -> str | None:
+    """How default.toml states the range a schema check enforces ('1..1000', '> 0 and <= 60'), as its errors do."""
+    cells = dict(zip(check.__code__.co_freevars, (c.cell_contents for c in check.__closure__ or ())))
+    if cells.get("high") is None:
+        return None
+    low, high = (str(int(v)) if float(v).is_integer() else f"{v:g}" for v in (cells["low"], cells["high"]))
+    return f"> {low} and <= {high}" if cells["open_low"] else f"{low}..{high}"
+
+
+def test_default_toml_states_the_range_the_schema_enforces():
+    """Each key's comment in default.toml (the block above it, or above the group of keys it is in) states the
+    range that the schema checks, so the two cannot drift apart."""
+    comment, blocks, section = [], {}, ""
+    for line in (resources.files("ferlite.edge") / "data" / "default.toml").read_text().splitlines():
+        if line.startswith("["):
+            section, comment = line.strip("[]"), []
+        elif line.startswith("#"):
+            comment = [] if blocks.get("after_key") else comment
+            blocks["after_key"] = False
+            comment.append(line)
+        elif "=" in line:
+            blocks[(section, line.split("=")[0].strip())], blocks["after_key"] = " ".join(comment), True
+    for name, cls in SECTIONS.items():
+        for f in fields(cls):
+            check = f.metadata["check"]
+            if check is not None and check.__name__ == "check" and (want := stated_range(check)):
+                assert want in blocks[(name, f.name)], f"default.toml: {name}.{f.name} should say {want}"
+
+
 def test_recognize_help_is_the_schemas_help_and_default():
     """Options that set a config key say what the schema says of it, and its default, written once there."""
     from ferlite.edge import recognize
