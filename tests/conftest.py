@@ -27,6 +27,7 @@ SLOW_TESTS = {
     ("test_service", "test_ready_after_first_frame_pings_only_while_frames_flow_reload_and_stop"),
     ("test_service", "test_outside_systemd_a_status_line_goes_to_the_terminal"),
     ("test_logreport", "test_the_live_log_is_read_while_the_service_writes_it"),
+    ("test_http_api", "test_report_renders_once_a_minute_in_a_process_of_its_own"),
 }
 
 
