@@ -143,3 +143,17 @@ def test_report_without_its_libraries_says_what_to_install(served, tmp_path, mon
     status, body = get(f"{base}/report")
     assert status == 501, body
     assert "pip install 'ferlite[report]'" in body and "pandas" in body and "Traceback" not in body
+
+
+def test_the_render_goes_on_where_its_priority_cannot_be_lowered(day_log, monkeypatch, capsys):
+    """Under the shipped unit, SystemCallFilter=~@resources refuses setpriority (EPERM): the page still renders."""
+    import os
+
+    from ferlite.edge.logbook import page
+
+    def refused(*args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "setpriority", refused)
+    assert page.main([str(day_log)]) == 0
+    assert capsys.readouterr().out.startswith("<!DOCTYPE html>")

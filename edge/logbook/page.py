@@ -1,9 +1,11 @@
 """The service's /report page, rendered in a process of its own: ``python -m ferlite.edge.logbook.page LOG``.
 
 The HTTP output (edge/outputs/reportpage.py) starts this process, one at a time, so that pandas and matplotlib
-never load into the service: their memory goes when the page is written, and the process runs at the lowest
-priority on one thread. Writes the page of the last day to stdout and exits 0; exit 3 (with the line to show on
-stderr) when the report extra is not installed, 1 or 2 (the same) for a log it cannot read.
+never load into the service: their memory goes when the page is written, and the process runs on one thread,
+at the lowest priority where the system allows it (the shipped unit's system-call filter does not: there it
+runs at the unit's Nice=5, on one of its cores). Writes the page of the last day to stdout and exits 0;
+exit 3 (with the line to show on stderr) when the report extra is not installed, 1 or 2 (the same) for a log
+it cannot read.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m ferlite.edge.logbook.page LOG", file=sys.stderr)
         return 2
-    os.setpriority(os.PRIO_PROCESS, 0, 19)  # the frame loop first
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, 19)  # the frame loop first
+    except OSError:  # the unit's SystemCallFilter=~@resources: the unit's Nice= and CPUQuota= hold it instead
+        pass
     try:
         import matplotlib  # noqa: F401
         import pandas  # noqa: F401

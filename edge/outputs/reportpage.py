@@ -1,7 +1,7 @@
 """The HTTP output's /report: the `ferlite report` page of the last day, never at the frame loop's expense.
 
-One render at a time, in a process of its own (``python -m ferlite.edge.logbook.page``) at the lowest priority
-and on one thread, so it takes at most one core's spare time and pandas and matplotlib never stay in the
+One render at a time, in a process of its own (``python -m ferlite.edge.logbook.page``) on one thread (at the
+lowest priority where allowed), so it takes at most one core and pandas and matplotlib never stay in the
 service's memory. Each answer is kept a minute: any number of clients asking meanwhile get the same page
 (clients that ask while it renders wait for it). A render that runs past ``timeout`` seconds is stopped (503).
 """
