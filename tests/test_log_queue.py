@@ -61,7 +61,10 @@ def test_a_slow_disk_never_holds_a_frame_up(tmp_path):
         commits_during = sink.committed_rows
     print(f"\nwrite() with {SLOW_COMMIT_S} s commits: median {1e3 * statistics.median(times):.3f} ms, "
           f"max {1e3 * max(times):.1f} ms; {commits_during} rows committed meanwhile")
-    assert max(times) < SLOW_COMMIT_S / 3 and statistics.median(times) < 0.005
+    # A write that waited on a commit would take the commit's whole 0.3 s, and with a commit asked for every
+    # 0.05 s nearly every write would; a loaded machine may still deschedule one or two for that long.
+    assert statistics.quantiles(times, n=20)[-1] < SLOW_COMMIT_S / 3 and statistics.median(times) < 0.005
+    assert sum(t >= SLOW_COMMIT_S for t in times) <= 2, sorted(times)[-5:]
     assert commits_during > 0  # the log's thread was committing meanwhile
     assert stored_frames(db) == list(range(150))  # and on close everything is there
 
