@@ -8,10 +8,10 @@ late. Never use this on unrelated photos.
 
 The whole-frame search itself runs at the smallest scale ``detector.min_face`` allows (:func:`search_scale`:
 YuNet finds faces of about 12 pixels, so a 24-pixel minimum allows a 320x240 search of a 640x480 frame, a
-quarter of the pixels) with a low score bar; the faces already followed are looked for in their regions as on
-any frame, and each new candidate in its own region at full resolution, with the detector's own score bar.
-A whole-frame search then costs a region frame plus the small search, and boxes and landmarks keep the full
-resolution's precision.
+quarter of the pixels) with a low score bar. Its faces that pass the detector's own score are kept as found;
+each weaker candidate, and each face followed from the last frame that the search did not find so, is looked
+for in its region at full resolution, with the detector's own score. A whole-frame search then costs about a
+quarter of one at full resolution plus a region or two, so no frame takes much longer than the others.
 """
 
 from __future__ import annotations
@@ -120,7 +120,8 @@ class RegionDetector:
         if abs(size[0] - src.shape[1]) > 2 or abs(size[1] - src.shape[0]) > 2:  # not already that size
             src = _resize(src, size)
         sx, sy = w / src.shape[1], h / src.shape[0]
-        found = [f.scaled(sx, sy) for f in self.inner.detect(src, CANDIDATE_SCORE if refine else None)]
+        found = self.inner.detect(src, CANDIDATE_SCORE) if refine else self.inner.detect(src)
+        found = [f.scaled(sx, sy) for f in found]
         self.timings["search"] = 1e3 * (self.clock() - t0)
         if not refine:
             return self._dedupe(found)
