@@ -95,6 +95,8 @@ def test_bench_compares_every_frame_with_regions(tmp_path, capsys):
     assert "| search mean | search % | regions mean | regions % | classify mean |" in stages, stages
     assert main(["bench", "--detect-every", "0"]) == 2
     assert "--detect-every 0: detector.every = 0: must be >= 1" in capsys.readouterr().err
+    assert main(["bench", "--coarse", "maybe"]) == 2
+    assert "--coarse 'maybe': give true or false" in capsys.readouterr().err
 
 
 def test_grey_frames_as_the_pi_lores_plane(frames, yunet):
