@@ -170,6 +170,8 @@ class HttpConfig(_Section):
                               _range(1, 100_000))
     header_timeout: float = _field(10.0, "seconds a client has to send its request after connecting or after its "
                                    "last answer", _range(0, 3600, open_low=True))
+    kiosk: bool = _field(False, "show the kiosk page full screen on this device's own display (ferlite-kiosk."
+                         "service: the ferlite image, or install.sh --kiosk); serves the page as enabled = true does")
 
     def _cross_check(self) -> Iterable[Invalid]:
         host = self.listen.rpartition(":")[0]
@@ -283,8 +285,9 @@ class Config:
         return [name for name in SECTIONS if getattr(self, name) != getattr(other, name)]
 
     def run_outputs(self) -> tuple[str, ...]:
-        """The outputs of `ferlite run`: [outputs] run, plus http and mqtt when their sections enable them."""
-        extra = ("http",) * self.http.enabled + ("mqtt",) * self.mqtt.enabled
+        """The outputs of `ferlite run`: [outputs] run, plus http and mqtt when their sections enable them (http
+        also for the kiosk screen)."""
+        extra = ("http",) * (self.http.enabled or self.http.kiosk) + ("mqtt",) * self.mqtt.enabled
         return tuple(dict.fromkeys(self.outputs.run + extra))
 
     def replace(self, **changes: dict[str, Any]) -> Config:

@@ -16,6 +16,9 @@ SYSUSERS_DIR=/etc/sysusers.d
 # apt's picamera2 (and simplejpeg) are built against Debian's numpy 1.24: keep the venv on numpy 1.x,
 # and so on OpenCV < 4.12 (4.12+ requires numpy >= 2).
 PI_PINS=("numpy<2" "opencv-python-headless<4.12")
+# --kiosk: the kiosk screen (ferlite-kiosk.service): a Wayland kiosk compositor and a light browser, from Debian.
+KIOSK_PKGS=(cage cog seatd xwayland libgl1-mesa-dri fonts-dejavu-core)
+KIOSK_UNIT=ferlite-kiosk.service
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 FROM=$(dirname "$SCRIPT_DIR")
@@ -23,6 +26,7 @@ WHEELS=""
 PICAMERA2=1
 START=1
 ENABLE=1
+KIOSK=0
 
 usage() {
     cat <<EOF
@@ -38,6 +42,8 @@ Install ferlite as the systemd service $UNIT (Raspberry Pi OS Bookworm / Debian 
   6. $UNIT_DIR/$UNIT, checked with systemd-analyze verify; a copy of the unit,
      systemd/README.md and uninstall.sh in $SHARE
   7. systemctl enable, then (re)start the service
+  8. with --kiosk: apt ${KIOSK_PKGS[*]}, the user ferlite-kiosk,
+     $UNIT_DIR/$KIOSK_UNIT (enabled), and [http] kiosk = true in $CONF
 
 Options:
   --from PATH       a ferlite wheel (.whl) or project folder to install
@@ -49,6 +55,8 @@ Options:
                     or a USB camera only)
   --no-enable       do not enable the service (implies --no-start)
   --no-start        do not start (or restart) the service now; it is still enabled for the next boot
+  --kiosk           also show the kiosk page full screen on this device's display at boot (cage + cog);
+                    turn it off again with [http] kiosk = false in $CONF
   -h, --help        show this help
 
 Without a running systemd (a chroot or an image build) only the start is skipped, with a message:
@@ -68,6 +76,7 @@ while [ $# -gt 0 ]; do
         --wheels=*) WHEELS=${1#*=}; shift ;;
         --no-picamera2) PICAMERA2=0; shift ;;
         --no-start) START=0; shift ;;
+        --kiosk) KIOSK=1; shift ;;
         --no-enable) ENABLE=0; START=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown option: $1" ;;
@@ -94,6 +103,7 @@ systemd_running() { [ -d /run/systemd/system ]; }   # sd_booted(): systemd is PI
 # 1. apt packages ---------------------------------------------------------------------------------
 APT_PKGS=(python3-venv python3-numpy procps)   # procps: /bin/kill, the unit's ExecReload
 [ "$PICAMERA2" = 1 ] && APT_PKGS=(python3-picamera2 "${APT_PKGS[@]}")
+[ "$KIOSK" = 1 ] && APT_PKGS+=("${KIOSK_PKGS[@]}")
 missing=()
 for p in "${APT_PKGS[@]}"; do
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" = installed ] || missing+=("$p")
@@ -199,7 +209,7 @@ fi
 # The unit's Documentation= points at $SHARE/README.md; uninstall.sh goes along for removal without the repo.
 say "docs: $SHARE (README.md, $UNIT, uninstall.sh)"
 install -d -m 0755 "$SHARE"
-for f in README.md "$UNIT" uninstall.sh; do
+for f in README.md "$UNIT" "$KIOSK_UNIT" uninstall.sh; do
     [ -f "$SCRIPT_DIR/$f" ] && install -m 0644 "$SCRIPT_DIR/$f" "$SHARE/$f"
 done
 chmod 0755 "$SHARE/uninstall.sh" 2>/dev/null || true
@@ -244,6 +254,43 @@ else
     or $CONF; check it with: $VENV/bin/ferlite check --config $CONF), then: systemctl restart $UNIT"
         fi
         systemctl --no-pager --lines=5 status "$UNIT" || true
+    fi
+fi
+
+# 8. kiosk screen ----------------------------------------------------------------------------------
+if [ "$KIOSK" = 1 ]; then
+    say "kiosk: user ferlite-kiosk, $UNIT_DIR/$KIOSK_UNIT, [http] kiosk = true in $CONF"
+    install -D -m 0644 "$SCRIPT_DIR/ferlite-kiosk.sysusers.conf" "$SYSUSERS_DIR/ferlite-kiosk.conf"
+    systemd-sysusers "$SYSUSERS_DIR/ferlite-kiosk.conf"
+    install -D -m 0644 "$SCRIPT_DIR/$KIOSK_UNIT" "$UNIT_DIR/$KIOSK_UNIT"
+    out=$(systemd-analyze verify "$UNIT_DIR/$KIOSK_UNIT" 2>&1) || { printf '%s\n' "$out" >&2; die "systemd-analyze verify $KIOSK_UNIT failed"; }
+    [ -z "$out" ] || { note "systemd-analyze verify printed warnings:"; printf '%s\n' "$out" | sed 's/^/      /'; }
+    # [http] kiosk = true: set the key where it is, else add it to [http] (or add the section).
+    "$PY" - "$CONF" <<'EOF2'
+import re, sys
+from pathlib import Path
+
+path = Path(sys.argv[1])
+text = path.read_text() if path.exists() else ""
+if re.search(r"(?m)^kiosk\s*=", text):
+    text = re.sub(r"(?m)^kiosk\s*=.*$", "kiosk = true", text)
+elif re.search(r"(?m)^\[http\]\s*$", text):
+    text = re.sub(r"(?m)^\[http\]\s*$", "[http]\nkiosk = true", text, count=1)
+else:
+    text += "\n[http]\nkiosk = true\n"
+path.write_text(text)
+EOF2
+    "$PY" -m ferlite.edge.kiosk --config "$CONF" >/dev/null || die "[http] kiosk is not on in $CONF (see above)"
+    # ferlite serves the page on loopback: the unit allows no IP traffic, so allow loopback (README.md,
+    # "Live outputs"); keep a drop-in of the user's own that already allows more.
+    DROPIN=$UNIT_DIR/$UNIT.d/kiosk.conf
+    install -d -m 0755 "$UNIT_DIR/$UNIT.d"
+    printf '%s\n' "# Written by install.sh --kiosk: the kiosk page is served on loopback." "[Service]" \
+        "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6" "IPAddressAllow=localhost" > "$DROPIN"
+    systemctl enable seatd.service "$KIOSK_UNIT"
+    if [ "$START" = 1 ] && systemd_running; then
+        systemctl daemon-reload
+        systemctl restart "$UNIT" "$KIOSK_UNIT" || die "$KIOSK_UNIT failed to start: journalctl -u $KIOSK_UNIT"
     fi
 fi
 say "done: venv $VENV, config $CONF, unit $UNIT_DIR/$UNIT"

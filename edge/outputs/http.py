@@ -64,7 +64,8 @@ class HttpSink(_Sink):
         h = self.settings = settings
         self.state = LiveView(history_s=h.history_minutes * 60)
         self.info = {"version": __version__, "source": context.source, "detector": context.detector,
-                     "model": context.model, "stream": h.stream}
+                     "model": context.model, "stream": h.stream,
+                     "keeps_pictures": any(o in ("annotated", "crops") for o in context.outputs)}
         self.log_path = context.log
         self.report_page = ReportPage(self.log_path) if self.log_path is not None else None
         self.host, _, port = h.listen.rpartition(":")
