@@ -9,7 +9,7 @@ REPO=$(cd "$IMAGE_DIR/../.." && pwd)
 
 OUT=$REPO/dist
 CACHE=${FERLITE_IMAGE_CACHE:-/var/cache/ferlite-image}
-BASE="" KIOSK=1 XZ=1 PICAMERA2=1
+BASE="" KIOSK=0 XZ=1 PICAMERA2=1
 usage() {
     cat <<EOF2
 Usage: sudo systemd/image/build.sh [options]
@@ -27,7 +27,8 @@ Options:
                       from Debian packages: for the Pi camera (libcamera, picamera2) and the Pi 5
   --no-picamera2      with --base: do not apt-install python3-picamera2 (an image without Raspberry Pi's
                       apt repository)
-  --no-kiosk          leave out the kiosk screen (cage + cog): a smaller image
+  --kiosk             add the kiosk screen (ferlite-kiosk.service: cage + cog); it shows the page when
+                      ferlite.toml says [http] kiosk = true
   --no-xz             write the raw .img (and its bmap) only
   -h, --help          this help
 EOF2
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
         --cache) CACHE=$2; shift 2 ;;
         --base) BASE=$(readlink -f "$2"); shift 2 ;;
         --no-picamera2) PICAMERA2=0; shift ;;
-        --no-kiosk) KIOSK=0; shift ;;
+        --kiosk) KIOSK=1; shift ;;
         --no-xz) XZ=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; fail "unknown option: $1" ;;
@@ -58,7 +59,7 @@ stage "host: checks and packages"
 [ "$(id -u)" -eq 0 ] || fail "run as root (it chroots into the arm64 tree and sets file owners)"
 [ -z "$BASE" ] || [ -f "$BASE" ] || fail "--base $BASE: no such file"
 [ "$(nice)" -lt 10 ] && renice -n 10 -p $$ >/dev/null
-need_pkgs mmdebstrap qemu-user-static binfmt-support mtools dosfstools fdisk e2fsprogs bmap-tools xz-utils fuse2fs
+need_pkgs mmdebstrap qemu-user-static binfmt-support mtools dosfstools fdisk e2fsprogs bmap-tools xz-utils
 need_binfmt
 PYTHON=${PYTHON:-$( [ -x "$REPO/.venv/bin/python" ] && echo "$REPO/.venv/bin/python" || echo python3)}
 mkdir -p "$CACHE" "$OUT"
@@ -77,8 +78,8 @@ echo "ferlite $VERSION; wheels: $WHEELS"
 
 if [ -z "$BASE" ]; then
     stage "root file system: Debian Bookworm arm64 (cached)"
-    TAR=$(bash "$IMAGE_DIR/rootfs.sh" "$CACHE" "$KIOSK") || fail "the root file system build failed"
-    mkdir -p "$R" && tar --numeric-owner --xattrs --xattrs-include='*' -C "$R" -xpf "$TAR"
+    TREE=$(bash "$IMAGE_DIR/rootfs.sh" "$CACHE" | tail -1) || fail "the root file system build failed"
+    cp -a "$TREE" "$R"
 else
     stage "base image: unpack $(basename "$BASE")"
     bash "$IMAGE_DIR/base.sh" unpack "$BASE" "$WORK" || fail "unpacking $BASE failed"
@@ -95,23 +96,31 @@ mkdir -p "$CACHE/debs"
 APT_CACHE=$CACHE/debs in_arm "$R" bash /tmp/ferlite/systemd/install.sh "${ARGS[@]}" || fail "install.sh failed inside the image"
 
 stage "image settings: first boot, network, ssh, users"
-bash "$IMAGE_DIR/customise.sh" "$R" "$WORK/src" "$([ -n "$BASE" ] && echo base || echo debian)" \
+bash "$IMAGE_DIR/customise.sh" "$R" "$IMAGE_DIR" "$([ -n "$BASE" ] && echo base || echo debian)" \
     || fail "customising the root file system failed"
 rm -rf "$R/tmp/ferlite"
+# On the FAT partition: the examples to copy to ferlite.toml and firstboot.toml, and what to do.
+EXTRA=$WORK/fat-extra
+mkdir -p "$EXTRA"
+cp "$R"/opt/ferlite/venv/lib/python3*/site-packages/ferlite/edge/data/default.toml "$EXTRA/ferlite.toml.example"
+cp "$IMAGE_DIR/firstboot.toml.example" "$IMAGE_DIR/README.txt" "$EXTRA/"
 
 if [ -z "$BASE" ]; then
     stage "initramfs (once) and the boot partition"
     in_arm "$R" /bin/sh -ec 'rm -f /usr/sbin/update-initramfs
         dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs
         update-initramfs -c -k all 2>&1 | grep -v "^W: Possible missing firmware" || true'
-    ls "$R"/boot/firmware/initrd.img-* >/dev/null || fail "no initrd in /boot/firmware: raspi-firmware's hook did not run"
+    ls "$R"/boot/firmware/initrd.img-* >/dev/null 2>&1 \
+        || fail "no initrd in /boot/firmware: raspi-firmware's hook did not run"
+    grep -q "root=LABEL=RASPIROOT" "$R/boot/firmware/cmdline.txt" || fail "cmdline.txt does not name LABEL=RASPIROOT"
+    sed 's/^/  cmdline.txt: /' "$R/boot/firmware/cmdline.txt"
 fi
 
 stage "disk image"
 NAME=ferlite-$VERSION-arm64
 IMG=$OUT/$NAME.img
 if [ -z "$BASE" ]; then
-    bash "$IMAGE_DIR/assemble.sh" "$R" "$IMG"
+    bash "$IMAGE_DIR/assemble.sh" "$R" "$IMG" "$EXTRA"
 else
     bash "$IMAGE_DIR/base.sh" pack "$BASE" "$WORK" "$IMG"
 fi

@@ -1,0 +1,111 @@
+"""The SD-card image (systemd/image/): its first-boot settings from the card, on this machine, and the boot
+proof under qemu-system-aarch64 when an image has been built (marked slow)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE_DIR = ROOT / "systemd" / "image"
+SAMPLE_CLIP = ROOT / "edge" / "data" / "sample.mp4"
+
+
+@pytest.fixture
+def firstboot(tmp_path, monkeypatch):
+    """systemd/image/firstboot.py with its card, /etc and state folders in tmp_path, and this venv as the
+    device's ferlite venv."""
+    for name in ("boot", "etc", "keep"):
+        (tmp_path / name).mkdir()
+        monkeypatch.setenv(f"FERLITE_{name.upper()}", str(tmp_path / name))
+    monkeypatch.setenv("FERLITE_VENV", sys.prefix)
+    spec = importlib.util.spec_from_file_location("firstboot", IMAGE_DIR / "firstboot.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_firstboot_file_checks_name_each_problem(firstboot):
+    assert firstboot.check_firstboot({"hostname": "kiosk-1", "timezone": "UTC",
+                                      "wifi": {"country": "DE", "ssid": "home", "passphrase": "12345678"},
+                                      "ssh": {"user": "me", "authorized_keys": ["ssh-ed25519 AAAA me@x"]}}) == []
+    problems = firstboot.check_firstboot({"hostname": "-bad-", "timezone": "Mars/Olympus", "colour": "red",
+                                          "wifi": {"country": "de", "ssid": "", "passphrase": "short"},
+                                          "ssh": {"user": "root", "authorized_keys": ["hunter2"]}})
+    text = "\n".join(problems)
+    for needle in ("'colour'", "hostname = '-bad-'", "Mars/Olympus", "wifi.country", "wifi.ssid",
+                   "wifi.passphrase", "ssh.user = 'root'", "ssh.authorized_keys"):
+        assert needle in text
+    assert len(problems) == 8
+
+
+def test_wifi_key_is_the_wpa_psk_not_the_passphrase(firstboot):
+    # IEEE 802.11i-2004, H.4.1 test vector.
+    assert firstboot.wpa_psk("IEEE", "password") == "f42c6fc52df0ebef9ebb4b90b38a5f902e83fe1b135a70e23aed762e9710a12e"
+
+
+def test_a_good_ferlite_toml_is_taken_and_leaves_the_card(firstboot, tmp_path):
+    boot, etc = tmp_path / "boot", tmp_path / "etc"
+    (etc / "ferlite").mkdir()
+    (etc / "ferlite/config.toml").write_text("# the image's config\n")
+    card = boot / "ferlite.toml"
+    card.write_text(f'[source]\nspec = "{SAMPLE_CLIP}"\nloop = true\n[http]\nenabled = true\n'
+                    'listen = "0.0.0.0:8080"\ntoken = "a-token-of-16-chars-or-more"\n')
+    done = firstboot.take_config(card)
+    assert not card.exists()
+    assert (etc / "ferlite/config.toml").read_text().startswith("[source]")
+    assert (etc / "ferlite/config.toml.previous").read_text() == "# the image's config\n"
+    dropin = etc / "systemd/system/ferlite.service.d/network.conf"
+    assert "IPAddressDeny=\n" in dropin.read_text()      # served to the network: the unit's IP deny lifted
+    assert any("taken" in line for line in done)
+
+
+def test_a_broken_ferlite_toml_changes_nothing_and_says_why(firstboot, tmp_path):
+    boot, etc = tmp_path / "boot", tmp_path / "etc"
+    (etc / "ferlite").mkdir()
+    (etc / "ferlite/config.toml").write_text("# the running config\n")
+    card = boot / "ferlite.toml"
+    card.write_text("[source]\nfps = -3\n")
+    done = firstboot.take_config(card)
+    assert card.exists()
+    assert (etc / "ferlite/config.toml").read_text() == "# the running config\n"
+    error = (boot / "ferlite-config-error.txt").read_text()
+    assert "NOT taken" in error and "source.fps" in error
+    assert "NOT taken" in done[0] and "source.fps" in done[0]
+
+
+def test_a_broken_firstboot_toml_is_not_applied(firstboot, tmp_path):
+    card = tmp_path / "boot/firstboot.toml"
+    card.write_text('hostname = "ok"\n[wifi]\nssid = "x"\n')
+    done = firstboot.take_firstboot(card)
+    assert card.exists() and "NOT applied" in done[0]
+    assert "wifi.country" in (tmp_path / "boot/firstboot-error.txt").read_text()
+    assert not (tmp_path / "etc/hostname").exists()
+
+
+def _boot_proof_missing() -> str | None:
+    images = sorted((ROOT / "dist").glob("ferlite-*-arm64.img*"))
+    if shutil.which("qemu-system-aarch64") is None:
+        return "qemu-system-aarch64 is not installed (apt install qemu-system-arm)"
+    if shutil.which("mosquitto") is None or shutil.which("mcopy") is None:
+        return "mosquitto or mtools is not installed"
+    if not any(p.suffix in (".img", ".xz") for p in images):
+        return "no image in dist/: build one with sudo systemd/image/build.sh (.ci/run does)"
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_boot_proof_missing() is not None, reason=str(_boot_proof_missing()))
+def test_the_image_boots_and_serves_under_emulation():
+    image = max((p for p in (ROOT / "dist").glob("ferlite-*-arm64.img*") if p.suffix in (".img", ".xz")),
+                key=os.path.getmtime)
+    r = subprocess.run(["bash", str(IMAGE_DIR / "tests/boot_proof.sh"), str(image)], capture_output=True,
+                       text=True, timeout=900)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    assert "boot_proof: PASS" in r.stdout
