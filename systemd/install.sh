@@ -17,7 +17,7 @@ SYSUSERS_DIR=/etc/sysusers.d
 # and so on OpenCV < 4.12 (4.12+ requires numpy >= 2).
 PI_PINS=("numpy<2" "opencv-python-headless<4.12")
 # --kiosk: the kiosk screen (ferlite-kiosk.service): a Wayland kiosk compositor and a light browser, from Debian.
-KIOSK_PKGS=(cage cog seatd xwayland libgl1-mesa-dri fonts-dejavu-core)
+KIOSK_PKGS=(cage cog seatd libgl1-mesa-dri fonts-dejavu-core)
 KIOSK_UNIT=ferlite-kiosk.service
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

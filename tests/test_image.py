@@ -109,3 +109,19 @@ def test_the_image_boots_and_serves_under_emulation():
                        text=True, timeout=900)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     assert "boot_proof: PASS" in r.stdout
+
+
+def test_the_kiosk_screen_opens_this_devices_page_only_when_asked(tmp_path, capsys):
+    from ferlite.edge import kiosk
+
+    conf = tmp_path / "config.toml"
+    conf.write_text('[http]\nlisten = "0.0.0.0:8080"\ntoken = "a-token-of-16-chars-or-more"\n')
+    assert kiosk.main(["--config", str(conf)]) == 1          # kiosk = false: the unit is skipped, not failed
+    assert "kiosk = false" in capsys.readouterr().err
+    conf.write_text(conf.read_text() + "kiosk = true\n")
+    url = tmp_path / "url"
+    assert kiosk.main(["--config", str(conf), "--write", str(url)]) == 0
+    assert url.read_text() == "http://127.0.0.1:8080/?kiosk=1&token=a-token-of-16-chars-or-more\n"
+    conf.write_text('[http]\nkiosk = true\nlisten = "[::1]:9000"\nstream_fps = -1\n')
+    assert kiosk.main(["--config", str(conf)]) == 2
+    assert "stream_fps" in capsys.readouterr().err

@@ -94,6 +94,12 @@ ARGS=(--from "/tmp/ferlite/$(basename "$WHL")" --wheels /tmp/ferlite/wheels --no
 [ "$KIOSK" = 1 ] && ARGS+=(--kiosk)
 mkdir -p "$CACHE/debs"
 APT_CACHE=$CACHE/debs in_arm "$R" bash /tmp/ferlite/systemd/install.sh "${ARGS[@]}" || fail "install.sh failed inside the image"
+if [ "$KIOSK" = 1 ]; then
+    # install.sh --kiosk turns the screen on; the image leaves that to the card's ferlite.toml ([http] kiosk), so
+    # that a Pi without a display does not restart a compositor that has nothing to show on.
+    sed -i 's/^kiosk = true$/kiosk = false/' "$R/etc/ferlite/config.toml"
+    rm -f "$R/var/cache/apt/archives/"*.deb "$R"/var/lib/apt/lists/*_Packages
+fi
 
 stage "image settings: first boot, network, ssh, users"
 bash "$IMAGE_DIR/customise.sh" "$R" "$IMAGE_DIR" "$([ -n "$BASE" ] && echo base || echo debian)" \
@@ -122,7 +128,7 @@ IMG=$OUT/$NAME.img
 if [ -z "$BASE" ]; then
     bash "$IMAGE_DIR/assemble.sh" "$R" "$IMG" "$EXTRA"
 else
-    bash "$IMAGE_DIR/base.sh" pack "$BASE" "$WORK" "$IMG"
+    bash "$IMAGE_DIR/base.sh" pack "$BASE" "$WORK" "$IMG" "$EXTRA"
 fi
 bmaptool -q create -o "$OUT/$NAME.img.bmap" "$IMG"
 if [ "$XZ" = 1 ]; then
