@@ -5,7 +5,7 @@
 #           wpa_supplicant for wlan0), hostname "ferlite", avahi; base (Raspberry Pi OS): its own network stack
 #           and partitions are kept.
 #   both:   ferlite-firstboot.service, SSH by key only (no password, no root login, no host keys in the image:
-#           each card makes its own), no user with a password, an empty machine-id.
+#           each card makes its own), no user with a password, a machine-id of its own.
 set -euo pipefail
 R=$1 HERE=$2 KIND=$3
 [ -x "$R/opt/ferlite/venv/bin/python" ] || { echo "customise.sh: $R has no /opt/ferlite/venv" >&2; exit 1; }
@@ -24,8 +24,11 @@ printf '%s\n' "# ferlite image: SSH by key only (firstboot.toml [ssh] authorized
 rm -f "$R"/etc/ssh/ssh_host_*
 # No password anywhere: root's is locked ('*' from debootstrap); a Raspberry Pi OS base has user pi/rpi-first-boot.
 sed -i 's/^root:[^:]*:/root:*:/' "$R/etc/shadow"
-: > "$R/etc/machine-id"
+# Each card makes its own machine-id at its first boot ("uninitialized": systemd's first boot, committed to
+# disk); systemd-firstboot's prompts (locale, root password) are masked: firstboot.toml does that job.
+echo uninitialized > "$R/etc/machine-id"
 rm -f "$R/var/lib/dbus/machine-id"
+ln -sf /dev/null "$R/etc/systemd/system/systemd-firstboot.service"
 
 [ "$KIND" = debian ] || exit 0
 
