@@ -2,7 +2,7 @@
 # Proof: the ferlite SD-card image boots and runs, under qemu-system-aarch64 (-M virt, Cortex-A72, software
 # emulation, the image's own kernel and initrd, user-mode network with forwarded ports).
 #
-#   boot_proof.sh IMAGE [--kiosk-shot PNG] [--reboot-broken]
+#   boot_proof.sh IMAGE [--kiosk-shot PNG] [--update] [--reboot-broken]
 #
 # IMAGE: dist/ferlite-VERSION-arm64.img or .img.xz (systemd/image/build.sh). On a copy of it, grown by 1 GiB
 # as a bigger card would be, the FAT partition gets a firstboot.toml (hostname, time zone, Wi-Fi, an SSH key
@@ -14,6 +14,8 @@
 #   from the FAT partition (ferlite-status.txt says what was applied); avahi answers as HOSTNAME.local.
 # Reports: boot-to-READY (the service's READY=1 on the guest's clock, and /api/status answering on the host's),
 # the service's resident memory, its `systemd-analyze security` exposure.
+# --update: then the update of docs/flash-sd-card.md: this checkout's wheel and systemd/ copied over SSH and
+#   install.sh run there; the config and the log must be kept, and the service must come back with frames.
 # --reboot-broken: then a broken ferlite.toml is put on the card and the image booted again: the service must
 #   run on the previous config, and the reason must be in the journal and in ferlite-config-error.txt.
 # --kiosk-shot PNG: (an image built with --kiosk) [http] kiosk = true, a virtio GPU, and QEMU's screendump of
@@ -21,10 +23,11 @@
 # Environment: TIMEOUT (default 600), FERLITE_PROOF_KEEP=1 (keep the work folder), QEMU_SMP (default 2).
 set -euo pipefail
 PROG=boot_proof
-IMAGE=${1:?usage: boot_proof.sh IMAGE [--kiosk-shot PNG] [--reboot-broken]}; shift
-SHOT="" BROKEN=0
+IMAGE=${1:?usage: boot_proof.sh IMAGE [--kiosk-shot PNG] [--update] [--reboot-broken]}; shift
+SHOT="" BROKEN=0 UPDATE=0
 while [ $# -gt 0 ]; do
     case "$1" in
+        --update) UPDATE=1; shift ;;
         --kiosk-shot) SHOT=$(readlink -f "$2"); shift 2 ;;
         --reboot-broken) BROKEN=1; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
@@ -180,6 +183,18 @@ grep -q '^ferlite/.*/state {' "$WORK/mqtt.txt" || fail "no state message on the 
 grep -q '^homeassistant/.*/config {' "$WORK/mqtt.txt" || fail "no Home Assistant discovery on the broker"
 grep -E '^(ferlite/.*/(availability|state)|homeassistant/[^ ]*) ' "$WORK/mqtt.txt" | cut -c1-150 | sort -u -t' ' -k1,1 | head -8
 
+stage "the log: copied off the device, ferlite report"
+mkdir -p "$WORK/log"
+scp -q -P "$SSH_PORT" -i "$WORK/key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+    -o LogLevel=ERROR 'admin@127.0.0.1:/var/lib/ferlite/expressions.db*' "$WORK/log/" || fail "scp of the log failed"
+PY=${PYTHON:-$(command -v python3)}
+if "$PY" -c 'import ferlite.edge.logbook, pandas' 2>/dev/null; then
+    "$PY" -m ferlite report "$WORK/log/expressions.db" --out "$WORK/report" | tee "$WORK/report.txt" | head -20
+    [ -s "$WORK/report/labels.csv" ] || fail "ferlite report wrote no labels.csv"
+else
+    echo "skipping ferlite report: $PY lacks ferlite[report] (the log was copied: $(ls "$WORK/log"))"
+fi
+
 if [ -n "$SHOT" ]; then
     stage "kiosk screen: the page with a face's label, QEMU screendump"
     wait_for "the kiosk browser" "${SSH[@]}" systemctl is-active ferlite-kiosk
@@ -190,6 +205,25 @@ if [ -n "$SHOT" ]; then
     echo "screenshot: $SHOT"
     "${SSH[@]}" sudo -n sh -c 'for p in $(systemctl show ferlite-kiosk -p ControlGroup --value | xargs -I{} cat /sys/fs/cgroup{}/cgroup.procs); do ps -o rss=,comm= -p $p; done' | tee "$WORK/kiosk-rss.txt"
     echo "kiosk_rss_kb: $(awk '{s += $1} END {print s}' "$WORK/kiosk-rss.txt") (all processes of ferlite-kiosk.service)"
+fi
+
+if [ "$UPDATE" = 1 ]; then
+    stage "update: install.sh again over SSH (keeps the config and the log)"
+    REPO=$(cd "$IMAGE_DIR/../.." && pwd)
+    "${PYTHON:-python3}" -m pip wheel -q --disable-pip-version-check --no-deps "$REPO" -w "$WORK/update/wheels"
+    WHL=$(basename "$(ls "$WORK"/update/wheels/ferlite-*.whl)")
+    cp -r "$REPO/systemd" "$WORK/update/"
+    "${SSH[@]}" sudo -n sh -c 'md5sum /etc/ferlite/config.toml; echo "rows $(stat -c %s /var/lib/ferlite/expressions.db)"' > "$WORK/before.txt"
+    scp -q -r -P "$SSH_PORT" -i "$WORK/key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+        -o BatchMode=yes -o LogLevel=ERROR "$WORK/update/wheels" "$WORK/update/systemd" admin@127.0.0.1:
+    T_UP=$(now)
+    "${SSH[@]}" sudo systemd/install.sh --from "wheels/$WHL" --wheels wheels --no-picamera2 2>&1 | tail -6 \
+        || fail "install.sh over SSH failed"
+    echo "install.sh over SSH: $(secs "$T_UP" "$(now)") s"
+    "${SSH[@]}" sudo -n md5sum /etc/ferlite/config.toml | cmp - <(head -1 "$WORK/before.txt") \
+        || fail "the update changed /etc/ferlite/config.toml"
+    "${SSH[@]}" sudo -n test -s /var/lib/ferlite/expressions.db || fail "the update lost the log"
+    wait_for "/api/status with frames after the update" has_frames
 fi
 
 if [ "$BROKEN" = 1 ]; then
