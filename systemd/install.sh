@@ -16,8 +16,9 @@ SYSUSERS_DIR=/etc/sysusers.d
 # apt's picamera2 (and simplejpeg) are built against Debian's numpy 1.24: keep the venv on numpy 1.x,
 # and so on OpenCV < 4.12 (4.12+ requires numpy >= 2).
 PI_PINS=("numpy<2" "opencv-python-headless<4.12")
-# --kiosk: the kiosk screen (ferlite-kiosk.service): a Wayland kiosk compositor and a light browser, from Debian.
-KIOSK_PKGS=(cage cog seatd libgl1-mesa-dri fonts-dejavu-core)
+# --kiosk: the kiosk screen (ferlite-kiosk.service): a Wayland kiosk compositor and a light browser, from Debian
+# (Bookworm's cage 0.1.4 will not start without the Xwayland binary, though cog does not use it).
+KIOSK_PKGS=(cage cog seatd xwayland libgl1-mesa-dri fonts-dejavu-core)
 KIOSK_UNIT=ferlite-kiosk.service
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

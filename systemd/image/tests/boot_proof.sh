@@ -36,6 +36,11 @@ done
 TIMEOUT=${TIMEOUT:-600}
 IMAGE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$IMAGE_DIR/lib.sh"
+REPO=$(cd "$IMAGE_DIR/../.." && pwd)
+# A python with ferlite[report] (ferlite report on the copied log; the wheel for --update): PYTHON, the active
+# venv, the checkout's .venv, else python3.
+PY=${PYTHON:-${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}}
+[ -n "$PY" ] || { [ -x "$REPO/.venv/bin/python" ] && PY=$REPO/.venv/bin/python; } || PY=python3
 for tool in qemu-system-aarch64 mosquitto mosquitto_sub mcopy mdir ssh ssh-keygen curl sfdisk; do
     command -v "$tool" >/dev/null || fail "$tool is missing (apt-get install qemu-system-arm mosquitto mosquitto-clients mtools openssh-client curl fdisk)"
 done
@@ -187,7 +192,6 @@ stage "the log: copied off the device, ferlite report"
 mkdir -p "$WORK/log"
 scp -q -P "$SSH_PORT" -i "$WORK/key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
     -o LogLevel=ERROR 'admin@127.0.0.1:/var/lib/ferlite/expressions.db*' "$WORK/log/" || fail "scp of the log failed"
-PY=${PYTHON:-$(command -v python3)}
 if "$PY" -c 'import ferlite.edge.logbook, pandas' 2>/dev/null; then
     "$PY" -m ferlite report "$WORK/log/expressions.db" --out "$WORK/report" | tee "$WORK/report.txt" | head -20
     [ -s "$WORK/report/labels.csv" ] || fail "ferlite report wrote no labels.csv"
@@ -200,8 +204,8 @@ if [ -n "$SHOT" ]; then
     wait_for "the kiosk browser" "${SSH[@]}" systemctl is-active ferlite-kiosk
     sleep "${KIOSK_SETTLE:-60}"
     echo "screendump $WORK/screen.ppm" | python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.read().encode()); import time; time.sleep(3)' "$WORK/monitor.sock"
-    python3 -c 'import cv2, sys; cv2.imwrite(sys.argv[2], cv2.imread(sys.argv[1]), [cv2.IMWRITE_PNG_COMPRESSION, 9])' "$WORK/screen.ppm" "$SHOT" 2>/dev/null \
-        || convert "$WORK/screen.ppm" "$SHOT"
+    "$PY" -c 'import cv2, sys; cv2.imwrite(sys.argv[2], cv2.imread(sys.argv[1]), [cv2.IMWRITE_PNG_COMPRESSION, 9])' "$WORK/screen.ppm" "$SHOT" 2>/dev/null \
+        || fail "converting the screendump to PNG failed (needs OpenCV: PYTHON=the project's venv python)"
     echo "screenshot: $SHOT"
     "${SSH[@]}" sudo -n sh -c 'for p in $(systemctl show ferlite-kiosk -p ControlGroup --value | xargs -I{} cat /sys/fs/cgroup{}/cgroup.procs); do ps -o rss=,comm= -p $p; done' | tee "$WORK/kiosk-rss.txt"
     echo "kiosk_rss_kb: $(awk '{s += $1} END {print s}' "$WORK/kiosk-rss.txt") (all processes of ferlite-kiosk.service)"
@@ -209,8 +213,7 @@ fi
 
 if [ "$UPDATE" = 1 ]; then
     stage "update: install.sh again over SSH (keeps the config and the log)"
-    REPO=$(cd "$IMAGE_DIR/../.." && pwd)
-    "${PYTHON:-python3}" -m pip wheel -q --disable-pip-version-check --no-deps "$REPO" -w "$WORK/update/wheels"
+    "$PY" -m pip wheel -q --disable-pip-version-check --no-deps "$REPO" -w "$WORK/update/wheels"
     WHL=$(basename "$(ls "$WORK"/update/wheels/ferlite-*.whl)")
     cp -r "$REPO/systemd" "$WORK/update/"
     "${SSH[@]}" sudo -n sh -c 'md5sum /etc/ferlite/config.toml; echo "rows $(stat -c %s /var/lib/ferlite/expressions.db)"' > "$WORK/before.txt"
