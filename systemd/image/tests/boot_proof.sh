@@ -207,7 +207,9 @@ if [ -n "$SHOT" ]; then
     "$PY" -c 'import cv2, sys; cv2.imwrite(sys.argv[2], cv2.imread(sys.argv[1]), [cv2.IMWRITE_PNG_COMPRESSION, 9])' "$WORK/screen.ppm" "$SHOT" 2>/dev/null \
         || fail "converting the screendump to PNG failed (needs OpenCV: PYTHON=the project's venv python)"
     echo "screenshot: $SHOT"
-    "${SSH[@]}" sudo -n sh -c 'for p in $(systemctl show ferlite-kiosk -p ControlGroup --value | xargs -I{} cat /sys/fs/cgroup{}/cgroup.procs); do ps -o rss=,comm= -p $p; done' | tee "$WORK/kiosk-rss.txt"
+    "${SSH[@]}" sudo -n sh -s <<'EOT' | tee "$WORK/kiosk-rss.txt"
+for p in $(cat "/sys/fs/cgroup$(systemctl show ferlite-kiosk -p ControlGroup --value)/cgroup.procs"); do ps -o rss=,comm= -p "$p"; done
+EOT
     echo "kiosk_rss_kb: $(awk '{s += $1} END {print s}' "$WORK/kiosk-rss.txt") (all processes of ferlite-kiosk.service)"
 fi
 
@@ -216,14 +218,14 @@ if [ "$UPDATE" = 1 ]; then
     "$PY" -m pip wheel -q --disable-pip-version-check --no-deps "$REPO" -w "$WORK/update/wheels"
     WHL=$(basename "$(ls "$WORK"/update/wheels/ferlite-*.whl)")
     cp -r "$REPO/systemd" "$WORK/update/"
-    "${SSH[@]}" sudo -n sh -c 'md5sum /etc/ferlite/config.toml; echo "rows $(stat -c %s /var/lib/ferlite/expressions.db)"' > "$WORK/before.txt"
+    "${SSH[@]}" sudo -n md5sum /etc/ferlite/config.toml > "$WORK/before.txt"
     scp -q -r -P "$SSH_PORT" -i "$WORK/key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
         -o BatchMode=yes -o LogLevel=ERROR "$WORK/update/wheels" "$WORK/update/systemd" admin@127.0.0.1:
     T_UP=$(now)
     "${SSH[@]}" sudo systemd/install.sh --from "wheels/$WHL" --wheels wheels --no-picamera2 2>&1 | tail -6 \
         || fail "install.sh over SSH failed"
     echo "install.sh over SSH: $(secs "$T_UP" "$(now)") s"
-    "${SSH[@]}" sudo -n md5sum /etc/ferlite/config.toml | cmp - <(head -1 "$WORK/before.txt") \
+    "${SSH[@]}" sudo -n md5sum /etc/ferlite/config.toml | cmp - "$WORK/before.txt" \
         || fail "the update changed /etc/ferlite/config.toml"
     "${SSH[@]}" sudo -n test -s /var/lib/ferlite/expressions.db || fail "the update lost the log"
     wait_for "/api/status with frames after the update" has_frames
@@ -237,7 +239,9 @@ if [ "$BROKEN" = 1 ]; then
     mcopy -o -i "$IMG@@$FAT_OFF" "$WORK/ferlite.toml" ::
     boot
     wait_for "/api/status with frames counted (the previous config)" has_frames
-    "${SSH[@]}" sudo -n sh -c 'ls /boot/firmware; cat /boot/firmware/ferlite-config-error.txt; journalctl -b -u ferlite-firstboot -o cat --no-pager | tail -5' > "$WORK/broken.txt" 2>&1 || true
+    "${SSH[@]}" sudo -n sh -s > "$WORK/broken.txt" 2>&1 <<'EOT' || true
+ls /boot/firmware; cat /boot/firmware/ferlite-config-error.txt; journalctl -b -u ferlite-firstboot -o cat --no-pager | tail -5
+EOT
     cat "$WORK/broken.txt"
     grep -qx ferlite.toml "$WORK/broken.txt" || fail "the broken ferlite.toml was removed from the card"
     grep -q "NOT taken" "$WORK/broken.txt" || fail "the journal does not say the broken ferlite.toml was not taken"
