@@ -64,7 +64,12 @@ HOST=ferlite-proof TOKEN=proof-token-0123456789abcdef
 IMG=$WORK/disk.img FAT_OFF=$((4 * 1024 * 1024))
 
 stage "image: copy, grow by 1 GiB, first-boot files on the FAT partition"
-case "$IMAGE" in *.xz) xz -dc "$IMAGE" > "$IMG" ;; *) cp --sparse=always "$IMAGE" "$IMG" ;; esac
+BMAP=${IMAGE%.xz}.bmap
+if [ -f "$BMAP" ] && command -v bmaptool >/dev/null; then
+    bmaptool -q copy --bmap "$BMAP" "$IMAGE" "$IMG"      # as docs/flash-sd-card.md flashes a card
+else
+    case "$IMAGE" in *.xz) xz -dc "$IMAGE" > "$IMG" ;; *) cp --sparse=always "$IMAGE" "$IMG" ;; esac
+fi
 SIZE0=$(stat -c %s "$IMG")
 truncate -s +1G "$IMG"
 ssh-keygen -q -t ed25519 -N "" -C proof@host -f "$WORK/key"
