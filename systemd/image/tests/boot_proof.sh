@@ -208,6 +208,9 @@ if [ -n "$SHOT" ]; then
     stage "kiosk screen: the page with a face's label, QEMU screendump"
     wait_for "the kiosk browser" "${SSH[@]}" systemctl is-active ferlite-kiosk
     sleep "${KIOSK_SETTLE:-60}"
+    RESTARTS=$("${SSH[@]}" systemctl show ferlite-kiosk -p NRestarts --value)
+    [ "$RESTARTS" = 0 ] || { "${SSH[@]}" sudo -n journalctl -b -u ferlite-kiosk -o cat --no-pager | tail -8
+        fail "the kiosk screen restarted $RESTARTS times (journal above)"; }
     echo "screendump $WORK/screen.ppm" | python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.read().encode()); import time; time.sleep(3)' "$WORK/monitor.sock"
     "$PY" -c 'import cv2, sys; cv2.imwrite(sys.argv[2], cv2.imread(sys.argv[1]), [cv2.IMWRITE_PNG_COMPRESSION, 9])' "$WORK/screen.ppm" "$SHOT" 2>/dev/null \
         || fail "converting the screendump to PNG failed (needs OpenCV: PYTHON=the project's venv python)"
