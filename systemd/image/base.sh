@@ -39,7 +39,8 @@ pack)
     rm -f "$WORK/rootfs.ext4"
     truncate -s "$((SIZE * 512))" "$WORK/rootfs.ext4"
     mkfs.ext4 -q -F -U "$UUID" -L "${LABEL:-rootfs}" -d "$WORK/root" "$WORK/rootfs.ext4"
-    dd if="$WORK/rootfs.ext4" of="$IMG" bs=512 seek="$START" conv=notrunc,sparse status=none
+    # Not conv=sparse: the old root file system is still there and its blocks must be overwritten, zeros too.
+    dd if="$WORK/rootfs.ext4" of="$IMG" bs=1M oflag=seek_bytes seek="$((START * 512))" conv=notrunc status=none
     if [ -n "$EXTRA" ]; then
         mcopy -o -s -i "$IMG@@$(( $(part 1 start) * 512 ))" "$EXTRA"/* ::
     fi

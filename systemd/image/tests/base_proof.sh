@@ -16,7 +16,7 @@ CACHE=${1:-${FERLITE_IMAGE_CACHE:-/var/cache/ferlite-image}}
 TREE=$(ls -d "$CACHE"/rootfs-* 2>/dev/null | grep -v partial | head -1)
 [ -d "$TREE" ] || fail "no cached root tree in $CACHE: run systemd/image/build.sh once"
 WORK=$(mktemp -d "$CACHE/base-proof.XXXXXX")
-trap 'rc=$?; print_timings; rm -rf --one-file-system "$WORK"; [ $rc = 0 ] && echo "base_proof: PASS" || echo "base_proof: FAILED" >&2' EXIT
+trap 'rc=$?; print_timings; [ "${FERLITE_PROOF_KEEP:-0}" = 1 ] || rm -rf --one-file-system "$WORK"; [ $rc = 0 ] && echo "base_proof: PASS" || echo "base_proof: FAILED" >&2' EXIT
 
 stage "stand-in: Raspberry Pi OS Lite's partition layout, Debian Bookworm arm64 inside"
 cp -a "$TREE" "$WORK/root"
@@ -53,12 +53,14 @@ dd if="$IMG" of="$WORK/root.ext4" bs=512 skip="$START2" status=none
 dumpe2fs -h "$WORK/root.ext4" 2>/dev/null | grep -E '^(Filesystem volume name|Block count|Block size)'
 [ "$(dumpe2fs -h "$WORK/root.ext4" 2>/dev/null | sed -n 's/^Filesystem volume name: *//p')" = rootfs ] || fail "the root label changed"
 d() { debugfs -R "$1" "$WORK/root.ext4" 2>/dev/null; }
-d "stat /opt/ferlite/venv/bin/ferlite" | grep -q "Type: regular" || fail "no /opt/ferlite/venv/bin/ferlite"
-d "stat /etc/systemd/system/multi-user.target.wants/ferlite.service" | grep -q "Type: symlink" || fail "ferlite.service not enabled"
-d "stat /etc/systemd/system/multi-user.target.wants/ferlite-firstboot.service" | grep -q "Type: symlink" || fail "ferlite-firstboot not enabled"
-d "stat /etc/ferlite/config.toml" | grep -q "Type: regular" || fail "no /etc/ferlite/config.toml"
-! d "ls /etc/ssh" | grep -q ssh_host_ || fail "SSH host keys in the image"
-d "cat /etc/fstab" | grep -q "PARTUUID=$DISKID-02" || fail "fstab changed"
-mdir -b -i "$IMG@@$((8192 * 512))" :: | tee "$WORK/fat.txt" | grep -E 'toml|README|cmdline' 
+has() { grep -q "$2" <<<"$(d "$1")"; }   # not `d | grep -q`: under pipefail, grep's early exit fails debugfs
+has "stat /opt/ferlite/venv/bin/ferlite" "Type: regular" || fail "no /opt/ferlite/venv/bin/ferlite"
+has "stat /etc/systemd/system/multi-user.target.wants/ferlite.service" "Type: symlink" || fail "ferlite.service not enabled"
+has "stat /etc/systemd/system/multi-user.target.wants/ferlite-firstboot.service" "Type: symlink" || fail "ferlite-firstboot not enabled"
+has "stat /etc/ferlite/config.toml" "Type: regular" || fail "no /etc/ferlite/config.toml"
+! has "ls /etc/ssh" ssh_host_ || fail "SSH host keys in the image"
+has "cat /etc/fstab" "PARTUUID=$DISKID-02" || fail "fstab changed"
+mdir -b -i "$IMG@@$((8192 * 512))" :: > "$WORK/fat.txt"
+grep -E 'toml|README|cmdline' "$WORK/fat.txt"
 grep -q ferlite.toml.example "$WORK/fat.txt" && grep -q firstboot.toml.example "$WORK/fat.txt" || fail "no examples on the FAT partition"
 echo "partition table and PARTUUIDs kept; root grown; ferlite installed and enabled; first boot installed"
