@@ -160,3 +160,17 @@ def test_the_kiosk_unit_is_hardened(tmp_path):
     print(r.stdout.splitlines()[-1])
     # 1.8 measured; at most 2.0 (a browser needs JIT memory, a display and input devices)
     assert r.returncode == 0, r.stdout[-3000:]
+
+
+def test_firstboot_writes_wifi_as_key_and_hex_ssid(firstboot, tmp_path):
+    (tmp_path / "etc/hosts").write_text("127.0.0.1\tlocalhost\n127.0.1.1\tferlite\n")
+    ssid = 'my "net"\nx=1'
+    done = firstboot.apply_firstboot({"hostname": "kiosk-1",
+                                      "wifi": {"country": "DE", "ssid": ssid, "passphrase": "password"}})
+    conf = (tmp_path / "etc/wpa_supplicant/wpa_supplicant-wlan0.conf").read_text()
+    assert "password" not in conf and "x=1" not in conf
+    assert f"\tssid={ssid.encode().hex()}\n" in conf
+    assert oct((tmp_path / "etc/wpa_supplicant/wpa_supplicant-wlan0.conf").stat().st_mode)[-3:] == "600"
+    assert (tmp_path / "etc/hostname").read_text() == "kiosk-1\n"
+    assert "127.0.1.1\tkiosk-1" in (tmp_path / "etc/hosts").read_text()
+    assert len(done) == 2

@@ -152,7 +152,8 @@ def apply_firstboot(data: dict) -> list[str]:
         hosts = ETC / "hosts"
         lines = [ln for ln in hosts.read_text().splitlines() if not ln.startswith("127.0.1.1")]
         _write(hosts, "\n".join(lines + [f"127.0.1.1\t{host}"]) + "\n")
-        run("hostname", host, check=False)
+        if ETC == Path("/etc"):
+            run("hostname", host, check=False)
         done.append(f"hostname {host} (answers as {host}.local)")
     if tz := data.get("timezone"):
         (ETC / "localtime").unlink(missing_ok=True)
@@ -160,10 +161,10 @@ def apply_firstboot(data: dict) -> list[str]:
         _write(ETC / "timezone", tz + "\n")
         done.append(f"time zone {tz}")
     if wifi := data.get("wifi"):
-        ssid = wifi["ssid"].replace('"', "")
+        ssid = wifi["ssid"]   # written as hex: any bytes, and nothing in it can add a line to the file
         _write(ETC / "wpa_supplicant/wpa_supplicant-wlan0.conf",
                f"ctrl_interface=DIR=/run/wpa_supplicant GROUP=netdev\nupdate_config=0\ncountry={wifi['country']}\n"
-               f"network={{\n\tssid=\"{ssid}\"\n\tpsk={wpa_psk(wifi['ssid'], wifi['passphrase'])}\n}}\n", 0o600)
+               f"network={{\n\tssid={ssid.encode().hex()}\n\tpsk={wpa_psk(ssid, wifi['passphrase'])}\n}}\n", 0o600)
         _wifi_on_wlan0()
         done.append(f"Wi-Fi {ssid!r} ({wifi['country']})")
     if ssh := data.get("ssh"):
