@@ -282,8 +282,8 @@ else:
 path.write_text(text)
 EOF2
     "$PY" -m ferlite.edge.kiosk --config "$CONF" >/dev/null || die "[http] kiosk is not on in $CONF (see above)"
-    # ferlite serves the page on loopback: the unit allows no IP traffic, so allow loopback (README.md,
-    # "Live outputs"); keep a drop-in of the user's own that already allows more.
+    # ferlite serves the page on loopback: the unit allows no IP traffic, so allow loopback (systemd/README.md,
+    # "A network camera"); a drop-in of the user's own that allows more still applies beside this one.
     DROPIN=$UNIT_DIR/$UNIT.d/kiosk.conf
     install -d -m 0755 "$UNIT_DIR/$UNIT.d"
     printf '%s\n' "# Written by install.sh --kiosk: the kiosk page is served on loopback." "[Service]" \

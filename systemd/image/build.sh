@@ -17,7 +17,7 @@ Usage: sudo systemd/image/build.sh [options]
 Writes OUT/ferlite-VERSION-arm64.img.xz and OUT/ferlite-VERSION-arm64.img.bmap: a bootable SD-card image
 for the Raspberry Pi 3, 3A+, 3B+, 4, 400, CM3, CM4 and Zero 2 W (Debian's arm64 kernel and raspi-firmware),
 with ferlite installed by systemd/install.sh, its service enabled, and first-boot settings read from the
-card's FAT partition (systemd/image/README.md). Runs on an x86-64 (or arm64) Debian 12 host as root;
+card's FAT partition (docs/flash-sd-card.md). Runs on an x86-64 (or arm64) Debian 12 host as root;
 arm64 code runs under qemu-user. Downloads (the root file system, .debs, wheels) are cached in CACHE.
 
 Options:
