@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -174,3 +175,18 @@ def test_firstboot_writes_wifi_as_key_and_hex_ssid(firstboot, tmp_path):
     assert (tmp_path / "etc/hostname").read_text() == "kiosk-1\n"
     assert "127.0.1.1\tkiosk-1" in (tmp_path / "etc/hosts").read_text()
     assert len(done) == 2
+
+
+def test_a_broker_out_of_reach_at_boot_does_not_reject_the_config(firstboot, tmp_path):
+    """The first boot checks ferlite.toml before the network is up: an unreachable broker is the service's to
+    retry, not a broken config; a wrong MQTT setting still is one."""
+    (tmp_path / "etc/ferlite").mkdir()
+    card = tmp_path / "boot/ferlite.toml"
+    with socket.socket() as s:                   # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    card.write_text(f'[source]\nspec = "{SAMPLE_CLIP}"\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\n')
+    done = firstboot.take_config(card)
+    assert not card.exists() and "taken" in done[0]
+    card.write_text(f'[source]\nspec = "{SAMPLE_CLIP}"\n[mqtt]\nenabled = true\nport = 0\n')
+    assert "NOT taken" in firstboot.take_config(card)[0]

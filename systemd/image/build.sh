@@ -54,6 +54,7 @@ finish() {
     [ "$rc" = 0 ] && echo "build.sh: done" || echo "build.sh: FAILED (exit $rc)" >&2
 }
 trap finish EXIT
+trap 'exit 143' TERM INT     # a killed build must not report done
 
 stage "host: checks and packages"
 [ "$(id -u)" -eq 0 ] || fail "run as root (it chroots into the arm64 tree and sets file owners)"

@@ -36,6 +36,7 @@ USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-")
 SCHEMA = {"": {"hostname", "timezone", "wifi", "ssh"}, "wifi": {"country", "ssid", "passphrase"},
           "ssh": {"user", "authorized_keys"}}
+NO_NETWORK = re.compile(r"cannot be reached|cannot resolve")   # ferlite check's broker problems at boot
 RESERVED_USERS = {"root", "ferlite", "ferlite-kiosk", "daemon", "bin", "sys", "nobody"}
 
 
@@ -218,11 +219,15 @@ def _loopback(listen: str) -> bool:
 
 
 def check_config(path: Path) -> tuple[bool, str]:
-    """`ferlite check` on the config, with the sample photo as the source (a camera may not be attached yet)."""
+    """`ferlite check` on the config, with the sample photo as the source (a camera may not be attached yet).
+    A broker that cannot be reached is not held against the config: this runs before the network is up (the
+    service retries the broker itself)."""
     sample = next(VENV.glob("lib/python3*/site-packages/ferlite/edge/data/sample.jpg"), None)
     cmd = [str(VENV / "bin/ferlite"), "check", "--config", str(path), "--frames", "1"]
     r = run(*cmd, *(["--source", str(sample)] if sample else []), check=False)
-    return r.returncode == 0, (r.stderr.strip() or r.stdout.strip())
+    problems = [ln for ln in r.stderr.splitlines() if ln.startswith("ferlite check:")]
+    offline = problems and all(ln.startswith("ferlite check: mqtt:") and NO_NETWORK.search(ln) for ln in problems)
+    return r.returncode == 0 or bool(offline), (r.stderr.strip() or r.stdout.strip())
 
 
 def take_config(card: Path) -> list[str]:

@@ -17,6 +17,7 @@ TREE=$(ls -d "$CACHE"/rootfs-* 2>/dev/null | grep -v partial | head -1)
 [ -d "$TREE" ] || fail "no cached root tree in $CACHE: run systemd/image/build.sh once"
 WORK=$(mktemp -d "$CACHE/base-proof.XXXXXX")
 trap 'rc=$?; print_timings; [ "${FERLITE_PROOF_KEEP:-0}" = 1 ] || rm -rf --one-file-system "$WORK"; [ $rc = 0 ] && echo "base_proof: PASS" || echo "base_proof: FAILED" >&2' EXIT
+trap 'exit 143' TERM INT
 
 stage "stand-in: Raspberry Pi OS Lite's partition layout, Debian Bookworm arm64 inside"
 cp -a "$TREE" "$WORK/root"

@@ -58,6 +58,7 @@ finish() {
     [ "$rc" = 0 ] && echo "boot_proof: PASS" || echo "boot_proof: FAILED (exit $rc)" >&2
 }
 trap finish EXIT
+trap 'exit 143' TERM INT     # a killed proof must not report PASS
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 SSH_PORT=$(free_port) HTTP_PORT=$(free_port) MQTT_PORT=$(free_port)
 HOST=ferlite-proof TOKEN=proof-token-0123456789abcdef
