@@ -246,6 +246,8 @@ def take_config(card: Path) -> list[str]:
     card.unlink()
     error.unlink(missing_ok=True)
     done = [f"{card.name} checked and taken as {conf} (removed from the card)"]
+    if "ferlite check: mqtt:" in why:
+        done.append("the MQTT broker could not be reached yet at boot; the service keeps trying it")
     dropin, want = UNIT_DROPIN, network_dropin(conf)
     if (dropin.read_text() if dropin.exists() else "") != want:
         if want:
