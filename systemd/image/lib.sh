@@ -1,5 +1,5 @@
-# Shared by build.sh and tests/image_proof.sh (sourced, not run): stage timings, failure, running commands
-# inside an arm64 tree under qemu-user, copying the repository.
+# Shared by build.sh, tests/boot_proof.sh, tests/base_proof.sh and ../tests/aarch64_proof.sh (sourced, not run):
+# stage timings, failure, running commands inside an arm64 tree under qemu-user, copying the repository.
 
 STAGE="" STAGE_T0=0 TIMINGS=() T_START=$(date +%s.%N)
 now() { date +%s.%N; }

@@ -52,27 +52,16 @@ PINS=("numpy==$DEBIAN_NUMPY" "opencv-python-headless<4.12")
 TEST_REQS=(pytest pandas)
 VENV=/opt/ferlite/venv
 
-# --- stages, timings, failure ---------------------------------------------------------------------
-STAGE="" STAGE_T0=0 TIMINGS=() T_START=$(date +%s.%N)
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-end_stage() {
-    [ -n "$STAGE" ] || return 0
-    local dt; dt=$(secs "$STAGE_T0" "$(now)")
-    TIMINGS+=("$(printf '  %-62s %7s s' "$STAGE" "$dt")")
-    printf -- '--- %s: %s s\n' "$STAGE" "$dt"
-    STAGE=""
-}
-stage() { end_stage; STAGE=$1; STAGE_T0=$(now); printf '\n=== [%s] %s\n' "$(date +%T)" "$STAGE"; }
-fail() { printf '\naarch64_proof: FAIL: %s\n' "$*" >&2; exit 1; }
+# --- stages, timings, failure (shared with the image build) ------------------------------------------
+PROG=aarch64_proof
+IMAGE_DIR=$REPO/systemd/image
+. "$IMAGE_DIR/lib.sh"
 WORK=""
 finish() {
     local rc=$?
     local failed_stage=$STAGE
     if [ "$rc" = 0 ]; then end_stage; elif [ -n "$STAGE" ]; then STAGE="$STAGE (FAILED)"; end_stage; fi
-    printf '\n=== timings\n'
-    [ ${#TIMINGS[@]} -gt 0 ] && printf '%s\n' "${TIMINGS[@]}"
-    printf '  %-62s %7s s\n' "total" "$(secs "$T_START" "$(now)")"
+    print_timings
     if [ -n "$WORK" ] && [ -d "$WORK" ]; then
         if [ "${FERLITE_CI_KEEP:-0}" = 1 ]; then
             echo "kept the work folder: $WORK"
