@@ -455,17 +455,23 @@ box = lambda r: tuple(int(float(r[k])) for k in "xywh")
 by_frame = defaultdict(list)
 for r in arm:
     by_frame[r["frame"]].append(r)
-matched = same_label = 0
+# The whole-frame search runs at a quarter of the pixels and keeps the faces it is sure of as found there, so
+# a face whose score sits at that bar on one architecture is refined at full resolution on the other: the
+# same face, a box a few pixels off. So: every face found on both (IoU >= 0.5) and read alike; how many boxes
+# are the same to IoU >= 0.9 is reported.
+matched = same_box = same_label = 0
 for r in x86:
     best = max(by_frame[r["frame"]], key=lambda s: iou(box(r), box(s)), default=None)
-    if best is not None and iou(box(r), box(best)) >= 0.9:
+    if best is not None and iou(box(r), box(best)) >= 0.5:
         matched += 1
+        same_box += iou(box(r), box(best)) >= 0.9
         same_label += best["raw_label"] == r["raw_label"]
 frames = len({r["frame"] for r in arm})
-print(f"clip: {frames} frames, {len(arm)} faces on aarch64 vs {len(x86)} on x86; {matched}/{len(x86)} x86 boxes "
-      f"matched at IoU>=0.9, same raw label {same_label}/{matched}; photo: {len(photo)} face(s)"
-      + (f" ({photo[0]['label']} {photo[0]['confidence']})" if photo else ""))
-ok = frames >= 1 and len(photo) >= 1 and len(x86) > 0 and matched >= 0.9 * len(x86)
+print(f"clip: {frames} frames, {len(arm)} faces on aarch64 vs {len(x86)} on x86; {matched}/{len(x86)} x86 faces "
+      f"found on aarch64 ({same_box} with IoU>=0.9), same raw label {same_label}/{matched}; photo: {len(photo)} "
+      "face(s)" + (f" ({photo[0]['label']} {photo[0]['confidence']})" if photo else ""))
+ok = (frames >= 1 and len(photo) >= 1 and len(x86) > 0 and len(arm) == len(x86) and matched == len(x86)
+      and same_label >= 0.9 * matched)
 sys.exit(0 if ok else 1)
 EOF
 ) || fail "recognize results on aarch64 do not agree with x86: $RECOGNIZE_SUMMARY"
