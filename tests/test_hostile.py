@@ -194,7 +194,9 @@ def test_idle_slowloris_and_malformed_clients_leave_the_service_running(hostile)
     assert len(served) >= 10 and all(s["version"] for s in served)
     assert during["frames"] - before["frames"] > 300  # the 90-frame clip reopened several times meanwhile
     assert ratio >= 0.75, (before["fps"], during["fps"])
-    assert max(sockets) <= sockets_before + 200 + 10  # [http] max_clients, whatever the clients do
+    # [http] max_clients, whatever the clients do; beyond it, connections being accepted to be refused or to
+    # take an idle one's place, and the authorised client's own requests
+    assert max(sockets) <= sockets_before + 200 + 20
     assert max(files) <= nofile // 2  # far from the limit: the clip can reopen, the log can roll
     assert len(closed_after) == 50 and max(closed_after) <= HEADER_TIMEOUT + 3
     assert "Traceback" not in text and "Too many open files" not in text, text[-3000:]
