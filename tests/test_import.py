@@ -497,6 +497,25 @@ def test_labels_csv_grouped_split(tmp_path, capsys):
     assert "skipped 2 bad files" in stdout
 
 
+def test_labels_csv_names_the_pattern_misses_keep_the_split_grouped(tmp_path, capsys, caplog):
+    # The shared wild photos have two such names among 2,500; they used to blank the subject and with it turn
+    # the grouping off for every row (174 people on both sides of the split).
+    csv_path = write_labels_source(tmp_path / "wild")
+    for seed, name in enumerate(("odd-name-1k.jpg", "odd-name-2k.jpg"), start=1000):
+        write_image(csv_path.parent / "images" / name, seed)
+    csv_path.write_text(csv_path.read_text() + "odd-name-1k.jpg,happiness\nodd-name-2k.jpg,neutral\n")
+    out = tmp_path / "data"
+
+    rc, _, _ = run_cli(capsys, "import", csv_path, "--out", out, "--subject-pattern", r"^(.+)_\d+\.jpg$")
+
+    assert rc == 0
+    m = read_manifest(out)
+    assert len(m) == 12 * len(SPELLINGS) + 2
+    assert set(m.loc[m["path"].str.contains("odd-name"), "subject"]) == {"odd-name-1k", "odd-name-2k"}
+    assert (m.groupby("subject")["split"].nunique() == 1).all()
+    assert "2 image name(s) do not match --subject-pattern (odd-name-1k.jpg, odd-name-2k.jpg)" in caplog.text
+
+
 def test_labels_csv_images_option_and_unknown_label(tmp_path, capsys):
     images = tmp_path / "pictures"
     write_image(images / "a.png", 1)

@@ -225,7 +225,7 @@ def import_labels_csv(csv_path: Path, out: Path, source: str, images: Path | Non
         raise DatasetError(f"{csv_path}: expected columns image,emotion (found {found})")
     bases = [images] if images else [csv_path.parent, csv_path.parent / "images"]
     pattern = re.compile(subject_re) if subject_re else None
-    rows = []
+    rows, unmatched = [], []
     for rec in tqdm(df.to_dict("records"), desc=source):
         name = str(rec[img_col]).strip()
         src = next((b / name for b in bases if os.path.lexists(b / name)), None)
@@ -240,12 +240,18 @@ def import_labels_csv(csv_path: Path, out: Path, source: str, images: Path | Non
         subject = "" if raw is None or pd.isna(raw) else str(raw).strip()
         if pattern and not subject:
             m = pattern.search(Path(name).name)
-            subject = m.group(1) if m else ""
+            # A name the pattern misses is a person of its own: a blank subject would turn the grouped split off.
+            subject = m.group(1) if m else Path(name).stem
+            if not m:
+                unmatched.append(Path(name).name)
         try:  # the copy's path keeps the row's name, less any root or '..' that would lead out of --out
             rel = Path("images") / source / dataset.safe_relative(name)
             rows.append(dict(_copy_image(src, out, rel), label=label, split="", source=source, subject=subject))
         except (ImageReadError, DatasetError) as exc:
             bad.append((str(src), str(exc)))
+    if unmatched:
+        log.warning("%d image name(s) do not match --subject-pattern (%s%s): each is taken as a person of its own",
+                    len(unmatched), ", ".join(unmatched[:3]), ", ..." if len(unmatched) > 3 else "")
     return rows
 
 
