@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,15 @@ def _take(idx, labels, subjects, frac: float, seed: int, grouped: bool):
         if len(set(groups)) < 2:
             return np.array([], dtype=int)
         n_splits = max(2, min(int(round(1 / frac)), len(set(groups))))
+        rare = sorted(c for c in set(y) if (y == c).sum() < n_splits)
+        if rare:  # said once here, in place of scikit-learn's UserWarning
+            log.warning("fewer than %d images of %s: they may all fall on one side of the split", n_splits,
+                        ", ".join(map(str, rare)))
         try:
             sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-            _, held = next(sgkf.split(idx, y, groups))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                _, held = next(sgkf.split(idx, y, groups))
         except ValueError:  # fewer images per class than folds
             log.warning("too few images per class for a stratified grouped split: split by subject only")
             _, held = next(GroupShuffleSplit(n_splits=1, test_size=frac, random_state=seed).split(idx, y, groups))
