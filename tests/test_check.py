@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 
-from live import Broker, free_port, write_config
+from live import Broker, free_port, service, wait_for_port, write_config
 
 from ferlite.cli import main
 
@@ -31,6 +31,18 @@ def test_check_fails_on_a_port_in_use(tmp_path, capsys):
     assert code == 1 and "ok:" not in out
     assert f"ferlite check: http: [http] listen = 127.0.0.1:{port}: cannot serve there: Address already in use" \
            in err, err
+
+
+def test_a_port_the_running_service_holds_is_not_a_problem(tmp_path, capsys):
+    """install.sh re-run on a running device (the documented update) checks the new config while the old
+    service serves: its own port is handed over on restart, another program's is not."""
+    port = free_port()
+    config = write_config(tmp_path / "config.toml", http={"enabled": True, "listen": f"127.0.0.1:{port}"})
+    with service(config, tmp_path / "service.log") as proc:
+        wait_for_port(port, proc=proc)
+        code, out, err = check(config, capsys)
+    assert code == 0, err
+    assert f"port {port} is held by the running service (pid {proc.pid}); a restart hands it over" in out
 
 
 def test_check_fails_on_a_broker_it_cannot_resolve_or_reach_and_a_missing_password_file(tmp_path, capsys):

@@ -128,6 +128,30 @@ def test_the_kiosk_screen_opens_this_devices_page_only_when_asked(tmp_path, caps
     assert "stream_fps" in capsys.readouterr().err
 
 
+def test_the_kiosk_screen_renders_with_the_gpu_only_where_it_does_3d(tmp_path, capsys):
+    """cage on a GPU without 3D (QEMU's virtio-gpu) crashed in Mesa's kms_swrast: there it gets pixman."""
+    from ferlite.edge import kiosk
+
+    def drm(*nodes: tuple[str, str]) -> Path:   # /sys/class/drm as the kernel lays it out: node/device/driver
+        root = tmp_path / f"drm{len(list(tmp_path.iterdir()))}"
+        for node, driver in nodes:
+            (root / "devices" / node / "device").mkdir(parents=True)
+            (root / "drivers" / driver).mkdir(parents=True, exist_ok=True)
+            (root / "devices" / node / "device" / "driver").symlink_to(root / "drivers" / driver)
+            (root / node).symlink_to(root / "devices" / node)
+        return root
+
+    assert kiosk.renderer(drm(("renderD128", "v3d"), ("card0", "vc4"), ("card1", "v3d"))) == "gles2"   # Pi 4
+    assert kiosk.renderer(drm(("renderD128", "virtio-pci"), ("card0", "virtio-pci"))) == "pixman"        # QEMU
+    assert kiosk.renderer(drm(("card0", "simple-framebuffer"))) == "pixman"                             # no GPU
+    assert kiosk.renderer(tmp_path / "absent") == "pixman"
+    conf = tmp_path / "config.toml"
+    conf.write_text("[http]\nkiosk = true\n")
+    env = tmp_path / "env"
+    assert kiosk.main(["--config", str(conf), "--write", str(tmp_path / "url"), "--env", str(env)]) == 0
+    assert env.read_text() in ("WLR_RENDERER=gles2\n", "WLR_RENDERER=pixman\n")
+
+
 def _unit_root(tmp_path: Path, unit: Path) -> Path:
     """A --root tree for systemd-analyze: systemd's own units, a stub at every Exec path, the unit in etc/."""
     if shutil.which("systemd-analyze") is None or not Path("/lib/systemd/system").is_dir():

@@ -159,7 +159,9 @@ def run(args: argparse.Namespace) -> int:
         h = config.http
         report.line("http", f"http://{h.listen}/ ({'token set' if h.token else 'no token: loopback only'}"
                     f"{', stream off' if not h.stream else ''}{', faces blurred' if h.blur_faces else ''})")
-        report.attempt("http", lambda: _can_listen(h.listen))
+        held = report.attempt("http", lambda: _can_listen(h.listen))
+        if held:
+            report.line("", held)
     if "mqtt" in config.run_outputs():
         m = config.mqtt
         report.line("mqtt", f"{m.host}:{m.port}{' (TLS)' if m.tls else ''}, qos {m.qos}"
@@ -174,9 +176,12 @@ def run(args: argparse.Namespace) -> int:
     return report.exit_code()
 
 
-def _can_listen(listen: str) -> None:
+def _can_listen(listen: str) -> str | None:
     """Bind [http] listen as the service would (and let it go): a port in use or an address not on this
-    machine is a problem here, as `run` would refuse it."""
+    machine is a problem here, as `run` would refuse it. A port that a running ``ferlite run`` holds is not
+    (restarting the service hands it over: install.sh checks the new config while the old one serves); that is
+    returned as a note."""
+    import errno
     import socket
 
     host, _, port = listen.rpartition(":")
@@ -187,8 +192,41 @@ def _can_listen(listen: str) -> None:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(infos[0][4])
     except OSError as exc:
+        holder = _listener(int(port)) if exc.errno == errno.EADDRINUSE else None
+        if holder and _is_ferlite_run(holder[1]):
+            return f"port {port} is held by the running service (pid {holder[0]}); a restart hands it over"
         raise FerliteError(f"[http] listen = {listen}: cannot serve there: {exc.strerror or exc}"
                            f"{' (is the service running? stop it first)' if 'in use' in str(exc) else ''}") from None
+    return None
+
+
+def _is_ferlite_run(argv: list[str]) -> bool:
+    """``ferlite run ...`` or ``python -m ferlite run ...``, as the unit and a user start it."""
+    names = [Path(a).name for a in argv]
+    return "run" in argv and ("ferlite" in names[:2] or "ferlite" in argv[2:3] and "-m" in argv[1:2])
+
+
+def _listener(port: int) -> tuple[int, list[str]] | None:
+    """(pid, command line) of the process listening on TCP ``port``, from /proc; None where that cannot be
+    seen (another user's process, unless root; not Linux)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            f = row.split()
+            if len(f) > 9 and f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:   # 0A: LISTEN
+                inodes.add(f"socket:[{f[9]}]")
+    for fd_dir in Path("/proc").glob("[0-9]*/fd") if inodes else ():
+        try:
+            if any(os.readlink(fd) in inodes for fd in fd_dir.iterdir()):
+                argv = (fd_dir.parent / "cmdline").read_bytes().decode(errors="replace").split("\0")
+                return int(fd_dir.parent.name), [a for a in argv if a]
+        except OSError:
+            continue
+    return None
 
 
 def _broker_reachable(config: Config) -> None:
