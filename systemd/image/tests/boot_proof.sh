@@ -162,6 +162,7 @@ echo "timezone: $(readlink /etc/localtime)"
 echo "ready_us: $(systemctl show ferlite -p ActiveEnterTimestampMonotonic --value)"
 echo "firstboot_us: $(systemctl show ferlite-firstboot -p ActiveEnterTimestampMonotonic --value)"
 echo "rss_kb: $(ps -o rss= -p "$(systemctl show ferlite -p MainPID --value)")"
+echo "restarts: $(systemctl show ferlite -p NRestarts --value)"
 echo "root_size: $(df -B1M --output=size / | tail -1 | tr -d ' ')"
 echo "fat: $(ls /boot/firmware | grep -E '\.(toml|txt)$' | paste -sd' ')"
 echo "wifi_conf: $(stat -c '%a %U' /etc/wpa_supplicant/wpa_supplicant-wlan0.conf)"
@@ -281,6 +282,7 @@ printf '  %-44s %s\n' "image (raw, as built)" "$((SIZE0 / 1048576)) MiB" \
     "boot to READY=1 (guest clock, since kernel start)" "$READY_S s" \
     "/api/status with frames (host, since qemu start)" "$T_API s" \
     "ferlite service resident memory" "$(( $(g rss_kb) / 1024 )) MiB" \
+    "ferlite service restarts (a watchdog's, under load)" "$(g restarts)" \
     "systemd-analyze security ferlite.service" "$(g security | sed 's/.*: //')" \
     "root file system after growing" "$(g root_size) MiB"
 [ -z "${KIOSK_PSS:-}" ] || printf '  %-44s %s\n' "kiosk screen (cage + cog): PSS of its processes" "$KIOSK_PSS MiB" \
