@@ -62,6 +62,46 @@ def test_init_keeps_the_bundled_label_set(capsys):
         keep_label_set(TrainConfig(data="x", init="bundled"), {"happy", "contempt"}, path)
 
 
+def test_init_copies_the_output_layer_class_by_class(capsys):
+    """--classes may reorder, drop or add classes: each known class keeps its column of the bundled model's
+    output layer, a new one (contempt) starts at zero weights and the lowest bias."""
+    import numpy as np
+
+    from ferlite.trainer.finetune import load_init_weights
+    from ferlite.trainer.model import build_model, import_keras
+
+    keras = import_keras()
+    kernel, bias = keras.models.load_model(bundled_keras_model()).get_layer("logits").get_weights()
+    model = build_model(3, arch="cnn48-w")
+    load_init_weights(keras, model, "bundled", ("neutral", "happy", "contempt"))
+    k, b = model.get_layer("logits").get_weights()
+    assert np.array_equal(k[:, 0], kernel[:, 6]) and np.array_equal(k[:, 1], kernel[:, 3])
+    assert b[0] == bias[6] and b[1] == bias[3]
+    assert not k[:, 2].any() and b[2] == bias.min()
+    assert "copied the weights of 15 of 15 layers; new class(es) contempt start untrained" in capsys.readouterr().out
+
+
+def test_init_grows_a_class_named_in_classes(tmp_path, capsys):
+    """A data set with a class the init model lacks: refused with the --classes to give, then trained with
+    it as an eighth class."""
+    import shutil
+
+    data = tmp_path / "ferplus"
+    shutil.copytree(FACES, data)
+    manifest = pd.read_csv(data / "manifest.csv")
+    manifest.loc[manifest.index[manifest["label"] == "angry"][:6], "label"] = "contempt"
+    manifest.to_csv(data / "manifest.csv", index=False)
+    project = tmp_path / "runs"
+    assert main(["train", str(data), "--init", "bundled", "--epochs", "1", "--project", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert "--classes angry,disgust,fear,happy,sad,surprise,neutral,contempt; a new class starts untrained" in err
+    assert not project.exists() or not any(project.iterdir())  # no empty run folder left behind
+    assert main(["train", str(data), "--init", "bundled", "--epochs", "1", "--project", str(project),
+                 "--classes", "angry,disgust,fear,happy,sad,surprise,neutral,contempt"]) == 0
+    assert "new class(es) contempt start untrained" in capsys.readouterr().out
+    assert TrainConfig.from_json(project / "exp" / "config.json").classes == (*SEVEN, "contempt")
+
+
 def test_convert_refuses_the_bundled_model_folder(tmp_path, capsys):
     models = Path(str(bundled_keras_model().parent))
     before = {p.name: p.stat().st_mtime_ns for p in models.iterdir()}

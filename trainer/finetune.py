@@ -6,6 +6,8 @@ last fifth of each expression's images, in manifest order (capture order), which
 from the ones trained on. Fine-tuning (``--init``) keeps the init model's classes: a capture of some expressions
 still gives a model of all seven, and the classes with no training faces are kept by distilling the init model
 on the same faces (its probabilities are part of every target), unless ``--teacher`` names other teachers.
+``--classes`` changes the label set instead: the output layer is copied class by class, by name, and a class the
+init model lacks (FER+'s contempt, or one of your own) starts untrained.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
-from ferlite.errors import UsageError
+from ferlite.errors import MissingFileError, UsageError
 from ferlite.trainer.config import TrainConfig
 
 #: Share of the training rows held out for validation when the data set has no validation split.
@@ -115,7 +117,8 @@ def keep_label_set(cfg: TrainConfig, train_labels: set[str], init_file: Path) ->
     unknown = sorted(train_labels - set(classes))
     if unknown:
         raise UsageError(f"--init {cfg.init}: its classes are {', '.join(classes)}; the data set also has "
-                         f"{', '.join(unknown)}: train without --init to change the label set")
+                         f"{', '.join(unknown)}: name the classes to train with --classes (e.g. --classes "
+                         f"{','.join((*classes, *unknown))}; a new class starts untrained)")
     cfg = replace(cfg, classes=classes)
     missing = [c for c in classes if c not in train_labels]
     if not missing:
@@ -126,3 +129,70 @@ def keep_label_set(cfg: TrainConfig, train_labels: set[str], init_file: Path) ->
             f"{cfg.init}, and learns them from its teacher(s) on your faces (distill {cfg.distill:g})")
     print(note)
     return cfg, note
+
+
+def init_path(init: str) -> Path:
+    """--init: a .keras path, or a bundled model by name ("bundled" and "default" are the default model)."""
+    from ferlite.edge.assets import KERAS_CLASSIFIERS, bundled_keras_model
+
+    path = Path(init)
+    if not path.exists() and init in ("bundled", *KERAS_CLASSIFIERS):
+        path = bundled_keras_model("default" if init == "bundled" else init)
+    if not path.is_file():
+        raise MissingFileError(f"--init {init}: no such .keras file")
+    return path
+
+
+def load_init_weights(keras, model, init: str, classes: tuple[str, ...]) -> None:
+    """Copy weights layer by layer from a trained model (the bundled one, or a .keras path); the output layer
+    class by class, by name, so ``--classes`` may reorder, drop or add classes (a new one starts at zero weights
+    and the init's lowest bias: rarely predicted until its faces teach it)."""
+    path = init_path(init)
+    src = keras.models.load_model(path)
+    weighted = [layer for layer in model.layers if layer.get_weights()]
+    copied, grown = 0, []
+    for layer in weighted:
+        try:
+            other = src.get_layer(layer.name)
+        except ValueError:
+            continue
+        ws = other.get_weights()
+        if layer.name == "logits" and ws and ws[0].shape[0] == layer.get_weights()[0].shape[0]:
+            ws, grown = _output_by_class(ws, _init_classes_or_none(path, ws[1].shape[0]), classes)
+        if ws and all(a.shape == b.shape for a, b in zip(ws, layer.get_weights())):
+            layer.set_weights(ws)
+            copied += 1
+    if copied == 0:
+        raise UsageError(f"--init {init}: none of its layers fits the {model.name} architecture (see --arch)")
+    print(f"--init {init}: copied the weights of {copied} of {len(weighted)} layers"
+          + (f"; new class(es) {', '.join(grown)} start untrained" if grown else ""))
+
+
+def _init_classes_or_none(path: Path, n: int) -> tuple[str, ...] | None:
+    """The init model's class names when they can be told and match its output width, else None."""
+    try:
+        names = init_classes(path)
+    except UsageError:
+        return None
+    return names if len(names) == n else None
+
+
+def _output_by_class(ws: list, src_classes: tuple[str, ...] | None, classes: tuple[str, ...]) -> tuple[list, list]:
+    """The init's output kernel and bias laid out for ``classes``: each known class's column, by name; zeros and
+    the lowest bias for a class the init lacks. Without the init's names, the weights as they are (copied only
+    when the widths agree). Returns (weights, the new classes)."""
+    import numpy as np
+
+    if src_classes is None or tuple(src_classes) == tuple(classes):
+        return ws, []
+    kernel, bias = ws
+    new_kernel = np.zeros((kernel.shape[0], len(classes)), kernel.dtype)
+    new_bias = np.full(len(classes), bias.min(), bias.dtype)
+    grown = []
+    for j, name in enumerate(classes):
+        if name in src_classes:
+            i = src_classes.index(name)
+            new_kernel[:, j], new_bias[j] = kernel[:, i], bias[i]
+        else:
+            grown.append(name)
+    return [new_kernel, new_bias], grown

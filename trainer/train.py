@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from ferlite.errors import MissingFileError, UsageError, require
+from ferlite.errors import UsageError, require
 from ferlite.runs import next_run_dir
 from ferlite.trainer.config import TrainConfig, parse_classes
 
@@ -146,7 +146,7 @@ def prepare_data(keras, cfg: TrainConfig, state: dict, run_dir: Path) -> tuple[T
 
     from ferlite.trainer import dataset as ds_mod
     from ferlite.trainer.data import class_names, default_split_names, load_split, make_dataset
-    from ferlite.trainer.finetune import hold_out, keep_label_set
+    from ferlite.trainer.finetune import hold_out, init_path, keep_label_set
 
     df = ds_mod.load(cfg.data)
     auto_train, auto_val = default_split_names(set(df["split"].dropna()))
@@ -187,6 +187,7 @@ def training_targets(keras, cfg: TrainConfig, state: dict, train_s, onehot, run_
 def build_or_resume_model(keras, cfg: TrainConfig, run_dir: Path, state: dict, resume: bool):
     """The run's last.keras when resuming; else a new compiled model (from --init's weights when given), after
     writing the resolved config.json."""
+    from ferlite.trainer.finetune import load_init_weights
     from ferlite.trainer.model import build_model
 
     if resume:
@@ -196,7 +197,7 @@ def build_or_resume_model(keras, cfg: TrainConfig, run_dir: Path, state: dict, r
     (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
     model = build_model(len(cfg.classes), cfg.input_size, cfg.arch, cfg.dropout)
     if cfg.init:
-        _load_init_weights(keras, model, cfg.init)
+        load_init_weights(keras, model, cfg.init, cfg.classes)
     model.compile(
         optimizer=keras.optimizers.AdamW(cfg.lr, weight_decay=cfg.weight_decay),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
@@ -259,37 +260,6 @@ def _final_report(keras, run_dir: Path, cfg: TrainConfig, val_s) -> None:
     print(summary_table(result))
 
 
-def init_path(init: str) -> Path:
-    """--init: a .keras path, or a bundled model by name ("bundled" and "default" are the default model)."""
-    from ferlite.edge.assets import KERAS_CLASSIFIERS, bundled_keras_model
-
-    path = Path(init)
-    if not path.exists() and init in ("bundled", *KERAS_CLASSIFIERS):
-        path = bundled_keras_model("default" if init == "bundled" else init)
-    if not path.is_file():
-        raise MissingFileError(f"--init {init}: no such .keras file")
-    return path
-
-
-def _load_init_weights(keras, model, init: str) -> None:
-    """Copy weights layer by layer from a trained model (the bundled one, or a .keras path)."""
-    src = keras.models.load_model(init_path(init))
-    weighted = [layer for layer in model.layers if layer.get_weights()]
-    copied = 0
-    for layer in weighted:
-        try:
-            other = src.get_layer(layer.name)
-        except ValueError:
-            continue
-        ws = other.get_weights()
-        if ws and all(a.shape == b.shape for a, b in zip(ws, layer.get_weights())):
-            layer.set_weights(ws)
-            copied += 1
-    if copied == 0:
-        raise UsageError(f"--init {init}: none of its layers fits the {model.name} architecture (see --arch)")
-    print(f"--init {init}: copied the weights of {copied} of {len(weighted)} layers")
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ferlite.trainer.model import ARCHITECTURES
 
@@ -333,7 +303,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="make the run reproducible bit for bit (TensorFlow's op determinism; may be slower)")
     p.add_argument("--classes", default="", metavar="A,B,...",
                    help="train these classes only, leaving out rows with other labels (e.g. FER+'s contempt); "
-                        "default: every label of the data set (with --init, the init model's)")
+                        "default: every label of the data set (with --init, the init model's; a class it lacks, "
+                        "named here, is added and starts untrained)")
     p.add_argument("--train-split", default="", help="split to train on (default Training, else train)")
     p.add_argument("--val-split", default="", help="split to select on (default PublicTest, else val)")
     p.add_argument("--project", type=Path, default=Path("runs/train"), help="folder holding the run folders")
@@ -346,6 +317,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig of a new run; fine-tuning (--init) changes the defaults of --epochs, --batch and --lr.
     A value given is used as given (``--epochs 0`` is an error, not the default)."""
     from ferlite.trainer.distill import teacher_path
+    from ferlite.trainer.finetune import init_path
     from ferlite.trainer.model import saved_arch
 
     if not args.data:
@@ -392,6 +364,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"\ninterrupted; the last finished epoch is saved: resume with  ferlite train --resume {run_dir}",
                   file=sys.stderr)
         raise
+    finally:
+        if not args.resume and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # refused before anything was written (e.g. the data set's classes)
     notes = "".join(f"; {state[k]}" for k in ("hold_out", "kept_classes") if state.get(k))
     where = f"from {state['best_from']}" if state.get("best_from") else f"at epoch {state['best_epoch']}"
     print(f"done in {(time.time() - t0) / 60:.1f} min: best {cfg.val_split} accuracy {state['best']:.4f} "
