@@ -94,7 +94,8 @@ def test_init_grows_a_class_named_in_classes(tmp_path, capsys):
     project = tmp_path / "runs"
     assert main(["train", str(data), "--init", "bundled", "--epochs", "1", "--project", str(project)]) == 2
     err = capsys.readouterr().err
-    assert "--classes angry,disgust,fear,happy,sad,surprise,neutral,contempt; a new class starts untrained" in err
+    assert ("--classes angry,disgust,fear,happy,sad,surprise,neutral to leave it out or --classes "
+            "angry,disgust,fear,happy,sad,surprise,neutral,contempt to add (a new class starts untrained)") in err
     assert not project.exists() or not any(project.iterdir())  # no empty run folder left behind
     assert main(["train", str(data), "--init", "bundled", "--epochs", "1", "--project", str(project),
                  "--classes", "angry,disgust,fear,happy,sad,surprise,neutral,contempt"]) == 0

@@ -117,8 +117,9 @@ def keep_label_set(cfg: TrainConfig, train_labels: set[str], init_file: Path) ->
     unknown = sorted(train_labels - set(classes))
     if unknown:
         raise UsageError(f"--init {cfg.init}: its classes are {', '.join(classes)}; the data set also has "
-                         f"{', '.join(unknown)}: name the classes to train with --classes (e.g. --classes "
-                         f"{','.join((*classes, *unknown))}; a new class starts untrained)")
+                         f"{', '.join(unknown)}: name the classes to train, --classes {','.join(classes)} to leave "
+                         f"{'it' if len(unknown) == 1 else 'them'} out or --classes {','.join((*classes, *unknown))} "
+                         "to add (a new class starts untrained)")
     cfg = replace(cfg, classes=classes)
     missing = [c for c in classes if c not in train_labels]
     if not missing:
