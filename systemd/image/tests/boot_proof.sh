@@ -168,11 +168,13 @@ echo "fat: $(ls /boot/firmware | grep -E '\.(toml|txt)$' | paste -sd' ')"
 echo "wifi_conf: $(stat -c '%a %U' /etc/wpa_supplicant/wpa_supplicant-wlan0.conf)"
 echo "wifi_plain: $(grep -c not-a-real-passphrase /etc/wpa_supplicant/wpa_supplicant-wlan0.conf || true)"
 echo "avahi: $(journalctl -b -u avahi-daemon --no-pager | grep -o 'Host name is [^ ]*' | tail -1)"
+echo "avahi_conflicts: $(journalctl -b -u avahi-daemon --no-pager | grep -c 'Host name conflict' || true)"
 echo "security: $(systemd-analyze security ferlite.service --no-pager | tail -1)"
 echo "shadow_pw: $(awk -F: 'length($2) > 2 {print $1}' /etc/shadow | paste -sd' ')"
 echo "--- ferlite-status.txt"; cat /boot/firmware/ferlite-status.txt
 echo "--- journal ferlite-firstboot"; journalctl -b -u ferlite-firstboot --no-pager -o cat | tail -15
 echo "--- journal ferlite"; journalctl -b -u ferlite --no-pager -o cat | tail -8
+echo "--- journal avahi-daemon"; journalctl -b -u avahi-daemon --no-pager -o cat | grep -v '^Joining\|^New relevant\|^Leaving' | tail -8
 EOT
 cat "$WORK/guest.txt"
 g() { sed -n "s/^$1: //p" "$WORK/guest.txt" | head -1; }
@@ -183,7 +185,8 @@ ROOT0=$(( (SIZE0 / 1048576) - 260 ))
 [ "$(g root_size)" -gt $((ROOT0 + 700)) ] || fail "root file system not grown: $(g root_size) MiB (partition was about $ROOT0 MiB)"
 case " $(g fat) " in *" firstboot.toml "*|*" ferlite.toml "*) fail "first-boot files still on the FAT partition: $(g fat)" ;; esac
 [ "$(g wifi_conf)" = "600 root" ] && [ "$(g wifi_plain)" = 0 ] || fail "the Wi-Fi settings are readable or hold the passphrase"
-[ "$(g avahi)" = "Host name is $HOST.local." ] || fail "avahi: '$(g avahi)'"
+[ "$(g avahi)" = "Host name is $HOST.local." ] && [ "$(g avahi_conflicts)" = 0 ] \
+    || fail "avahi: '$(g avahi)' after $(g avahi_conflicts) name conflict(s)"
 [ -z "$(g shadow_pw)" ] || fail "users with a password: $(g shadow_pw)"
 "${SSH[@]}" sudo -n true || fail "sudo without a password for the SSH user"
 PW=$(ssh -p "$SSH_PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no \
