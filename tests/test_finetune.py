@@ -103,6 +103,18 @@ def test_init_grows_a_class_named_in_classes(tmp_path, capsys):
     assert TrainConfig.from_json(project / "exp" / "config.json").classes == (*SEVEN, "contempt")
 
 
+def test_classes_without_training_images_are_said(tmp_path, capsys):
+    """--classes naming a class the training split has no images of: trained anyway (its output stays), and
+    said, once when the data is read and again in the summary."""
+    project = tmp_path / "runs"
+    assert main(["train", str(FACES), "--arch", "tiny", "--epochs", "1", "--batch", "32", "--project", str(project),
+                 "--classes", "happy,neutral,contempt"]) == 0
+    out = capsys.readouterr().out
+    note = "--classes contempt: no 'train' images, so the model cannot learn it"
+    assert out.count(note) == 2 and "forgets" not in out
+    assert TrainConfig.from_json(project / "exp" / "config.json").classes == ("happy", "neutral", "contempt")
+
+
 def test_convert_refuses_the_bundled_model_folder(tmp_path, capsys):
     models = Path(str(bundled_keras_model().parent))
     before = {p.name: p.stat().st_mtime_ns for p in models.iterdir()}

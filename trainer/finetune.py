@@ -132,6 +132,19 @@ def keep_label_set(cfg: TrainConfig, train_labels: set[str], init_file: Path) ->
     return cfg, note
 
 
+def unlearnt_classes(cfg: TrainConfig, train_labels: set[str]) -> str:
+    """--classes naming a class with no training images: said (and returned for the summary), not refused: the
+    model keeps its output, but has nothing to learn it from; from --init, it forgets it."""
+    empty = [c for c in cfg.classes if c not in train_labels]
+    if not empty:
+        return ""
+    note = (f"--classes {','.join(empty)}: no {cfg.train_split!r} images, so the model cannot learn "
+            f"{'it' if len(empty) == 1 else 'them'}" + (" and forgets what --init knew (leave --classes out to "
+                                                        "keep such classes by distilling --init)" if cfg.init else ""))
+    print(note)
+    return note
+
+
 def init_path(init: str) -> Path:
     """--init: a .keras path, or a bundled model by name ("bundled" and "default" are the default model)."""
     from ferlite.edge.assets import KERAS_CLASSIFIERS, bundled_keras_model

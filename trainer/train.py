@@ -146,16 +146,18 @@ def prepare_data(keras, cfg: TrainConfig, state: dict, run_dir: Path) -> tuple[T
 
     from ferlite.trainer import dataset as ds_mod
     from ferlite.trainer.data import class_names, default_split_names, load_split, make_dataset
-    from ferlite.trainer.finetune import hold_out, init_path, keep_label_set
+    from ferlite.trainer.finetune import hold_out, init_path, keep_label_set, unlearnt_classes
 
     df = ds_mod.load(cfg.data)
     auto_train, auto_val = default_split_names(set(df["split"].dropna()))
     cfg = replace(cfg, train_split=cfg.train_split or auto_train, val_split=cfg.val_split or auto_val)
     if cfg.val_split not in set(df["split"].dropna()):
         df, state["hold_out"] = hold_out(df, cfg.train_split, cfg.val_split, cfg.seed)
+    train_labels = set(df.loc[df["split"] == cfg.train_split, "label"].dropna())
     if cfg.init and not cfg.classes:
-        train_labels = set(df.loc[df["split"] == cfg.train_split, "label"].dropna())
         cfg, state["kept_classes"] = keep_label_set(cfg, train_labels, init_path(cfg.init))
+    elif cfg.classes:
+        state["kept_classes"] = unlearnt_classes(cfg, train_labels)
     cfg = replace(cfg, classes=cfg.classes or tuple(class_names(df)))
     train_s = load_split(df, cfg.train_split, list(cfg.classes), cfg.input_size)
     val_s = load_split(df, cfg.val_split, list(cfg.classes), cfg.input_size)
