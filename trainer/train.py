@@ -157,7 +157,7 @@ def prepare_data(keras, cfg: TrainConfig, state: dict, run_dir: Path) -> tuple[T
     if cfg.init and not cfg.classes:
         cfg, state["kept_classes"] = keep_label_set(cfg, train_labels, init_path(cfg.init))
     elif cfg.classes:
-        state["kept_classes"] = unlearnt_classes(cfg, train_labels)
+        state["unlearnt_classes"] = unlearnt_classes(cfg, train_labels)
     cfg = replace(cfg, classes=cfg.classes or tuple(class_names(df)))
     train_s = load_split(df, cfg.train_split, list(cfg.classes), cfg.input_size)
     val_s = load_split(df, cfg.val_split, list(cfg.classes), cfg.input_size)
@@ -369,7 +369,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if not args.resume and run_dir.is_dir() and not any(run_dir.iterdir()):
             run_dir.rmdir()  # refused before anything was written (e.g. the data set's classes)
-    notes = "".join(f"; {state[k]}" for k in ("hold_out", "kept_classes") if state.get(k))
+    notes = "".join(f"; {state[k]}" for k in ("hold_out", "kept_classes", "unlearnt_classes") if state.get(k))
     where = f"from {state['best_from']}" if state.get("best_from") else f"at epoch {state['best_epoch']}"
     print(f"done in {(time.time() - t0) / 60:.1f} min: best {cfg.val_split} accuracy {state['best']:.4f} "
           f"{where}; models in {run_dir}{notes}")
