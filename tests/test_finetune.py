@@ -1,8 +1,9 @@
 """Fine-tuning on your own data: the hold-out for one person, the label set kept from the init model, convert's
-guard on the bundled models, and the quiet, interruptible training command (real CLI, real data)."""
+guard on the bundled models, and the quiet training command, interrupted between batches (real CLI, real data)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from ferlite.edge.assets import bundled_keras_model
 from ferlite.errors import UsageError
 from ferlite.trainer.config import TrainConfig
 from ferlite.trainer.finetune import KEEP_DISTILL, hold_out, init_classes, keep_label_set
+from ferlite.trainer.interrupt import DeferredInterrupt
 
 ROOT = Path(__file__).resolve().parents[1]
 FACES = ROOT / "tests" / "data" / "faces"
@@ -169,6 +171,33 @@ def test_ctrl_c_in_train_says_how_to_resume(tmp_path):
     # preexec_fn: it then trained on and exited 0.
     assert proc.returncode == 130, f"exit {proc.returncode}\n{out[-1500:]}\n{err[-1500:]}"
     assert f"resume with  ferlite train --resume {project / 'exp'}" in err
+    state = json.loads((project / "exp" / "state.json").read_text())
+    rows = (project / "exp" / "metrics.csv").read_text().splitlines()[1:]
+    assert state["epoch"] >= 2 and len(rows) == state["epoch"]  # the epoch cut short is neither saved nor logged
+
+
+def test_ctrl_c_is_held_until_training_asks():
+    """The first Ctrl-C waits for the end of a batch (DeferredInterrupt.check); a second one interrupts at once;
+    a SIGINT the shell set to be ignored stays ignored; the handler before is put back."""
+    before = signal.getsignal(signal.SIGINT)
+    with DeferredInterrupt() as interrupt:
+        signal.raise_signal(signal.SIGINT)
+        assert interrupt.requested  # held, not raised
+        with pytest.raises(KeyboardInterrupt):
+            interrupt.check()
+        interrupt.check()  # raised once
+        signal.raise_signal(signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with DeferredInterrupt() as interrupt:
+            signal.raise_signal(signal.SIGINT)
+            interrupt.check()
+        assert not interrupt.requested and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_evaluate_takes_a_manifest_csv_of_any_name(tmp_path, capsys):

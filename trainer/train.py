@@ -27,6 +27,7 @@ from pathlib import Path
 from ferlite.errors import UsageError, require
 from ferlite.runs import next_run_dir
 from ferlite.trainer.config import TrainConfig, parse_classes
+from ferlite.trainer.interrupt import DeferredInterrupt
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
@@ -41,7 +42,9 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
     return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * min(1.0, t)))
 
 
-def _callbacks(keras, run_dir: Path, cfg: TrainConfig, state: dict, steps: int):
+def _callbacks(keras, run_dir: Path, cfg: TrainConfig, state: dict, steps: int, interrupt):
+    """The checkpoint callback; ``interrupt`` (trainer/interrupt.py) raises a held Ctrl-C at the start of an epoch
+    or the end of a batch, so an epoch cut short is never saved as a finished one."""
     from tqdm import tqdm
 
     from ferlite.trainer.model import save_atomic, save_weights_only
@@ -53,14 +56,19 @@ def _callbacks(keras, run_dir: Path, cfg: TrainConfig, state: dict, steps: int):
         """Save last/best every epoch, append metrics.csv, write state.json, stop early."""
 
         def on_epoch_begin(self, epoch, logs=None):
+            interrupt.check()
             self.model.optimizer.learning_rate.assign(lr_at(cfg, epoch))
             self.t0 = time.time()
             self.bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, unit="batch")
 
         def on_train_batch_end(self, batch, logs=None):
+            interrupt.check()
             self.bar.update(1)
             if logs and batch % 20 == 0:
                 self.bar.set_postfix(loss=f"{logs.get('loss', 0):.3f}", acc=f"{logs.get('accuracy', 0):.3f}")
+
+        def on_test_batch_end(self, batch, logs=None):
+            interrupt.check()
 
         def on_epoch_end(self, epoch, logs=None):
             self.bar.close()
@@ -218,8 +226,10 @@ def fit(keras, model, cfg: TrainConfig, data: TrainData, run_dir: Path, state: d
     steps = math.ceil(len(data.train.y) / cfg.batch)
     state.pop("recalibrated", None)
     state.pop("swa", None)
-    model.fit(data.train_ds, validation_data=data.val_ds, epochs=cfg.epochs, initial_epoch=state["epoch"],
-              shuffle=False, callbacks=_callbacks(keras, run_dir, cfg, state, steps), verbose=0)  # tf.data shuffles
+    with DeferredInterrupt() as interrupt:  # Ctrl-C between batches, not inside TensorFlow's ops
+        model.fit(data.train_ds, validation_data=data.val_ds, epochs=cfg.epochs, initial_epoch=state["epoch"],
+                  shuffle=False, callbacks=_callbacks(keras, run_dir, cfg, state, steps, interrupt),
+                  verbose=0)  # tf.data shuffles
 
 
 def finish(keras, cfg: TrainConfig, data: TrainData, run_dir: Path, state: dict) -> None:
