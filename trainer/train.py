@@ -75,13 +75,7 @@ def _callbacks(keras, run_dir: Path, cfg: TrainConfig, state: dict, steps: int, 
             logs = dict(logs or {})
             row = {"epoch": epoch + 1, "lr": lr_at(cfg, epoch), "seconds": round(time.time() - self.t0, 1)}
             row.update({k: round(float(v), 5) for k, v in logs.items() if k != "learning_rate"})
-            path = run_dir / "metrics.csv"
-            new = not path.exists()
-            with open(path, "a", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=list(row))
-                if new:
-                    w.writeheader()
-                w.writerow(row)
+            append_row(run_dir / "metrics.csv", row)
             save_atomic(self.model, run_dir / "last.keras")  # with the optimizer's state, to resume from
             val = logs.get("val_accuracy", -1.0)
             if val > state["best"]:
@@ -103,6 +97,16 @@ def _callbacks(keras, run_dir: Path, cfg: TrainConfig, state: dict, steps: int, 
                 self.model.stop_training = True
 
     return [Checkpoint()]
+
+
+def append_row(path: Path, row: dict) -> None:
+    """One row of a CSV file, its header first when the file is new."""
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            w.writeheader()
+        w.writerow(row)
 
 
 @dataclass(frozen=True)
