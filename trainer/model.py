@@ -33,8 +33,6 @@ ARCHITECTURES = {
     # Wider last two stages: 878k parameters (~0.9 MB as int8), ~68M multiply-adds (+21%). The default since
     # 150 distilled epochs on a GPU: one view of it beats ten views of cnn48 (model card).
     "cnn48-w": dict(widths=(32, 48, 112, 224), convs=(1, 2, 2, 2)),
-    # Every stage twice as wide (3.5M parameters, ~4x the multiply-adds): two cnn48-w side by side (bench/stitch.py).
-    "cnn48-w2x": dict(widths=(64, 96, 224, 448), convs=(1, 2, 2, 2)),
     "cnn48-s": dict(widths=(16, 24, 48, 96), convs=(1, 2, 2, 2)),
     # The same convolutions, but the head keeps where things are on the face: pool to 3x3, flatten,
     # a 128-unit hidden layer. +221k parameters, +0.2M multiply-adds.
